@@ -1,0 +1,10 @@
+/**
+ * Pluggable tokenizer (registry in ./index.ts; shared contract test in test/analyze/tokenizers-contract.test.ts).
+ * `encode` must be deterministic; `count(text) === encode(text).length`.
+ */
+export interface Tokenizer {
+  readonly name: string;
+  readonly description: string;
+  encode(text: string): ArrayLike<number>;
+  count(text: string): number;
+}

@@ -1,0 +1,18 @@
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+
+/** Everything a command may touch of the outside world; built once in main.ts (tests can build their own). */
+export interface CliContext {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** stderr is a TTY (progress bars go there). */
+  isTTY: boolean;
+  clock: Clock;
+  logger: Logger;
+  /** Resolves when the user interrupts (SIGINT/SIGTERM); long-running commands race against it. */
+  interrupted: AbortSignal;
+  /** Commands that run until interrupted (capture, serve) register cleanup here. */
+  onShutdown: (fn: () => Promise<void> | void) => void;
+}

@@ -1,0 +1,83 @@
+/** Injected time source. Production uses `systemClock`; tests use `ManualClock` (no real sleeps). */
+export interface Clock {
+  /** Milliseconds since the epoch (fractional allowed). */
+  now(): number;
+  /** Resolves after `ms` (or rejects with the signal's reason when aborted). */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+const origin = Date.now() - performance.now();
+
+export const systemClock: Clock = {
+  now: () => origin + performance.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      if (ms <= 0) return resolve();
+      const t = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(t);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
+};
+
+/**
+ * Deterministic clock for tests: time only moves when `advance`/`advanceTo` is called, or — with
+ * `autoAdvance` — when every pending sleeper is waiting (it jumps to the earliest wake-up).
+ */
+export class ManualClock implements Clock {
+  private t: number;
+  private sleepers: { at: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  constructor(startMs = 0, private readonly autoAdvance = false) {
+    this.t = startMs;
+  }
+  now(): number {
+    return this.t;
+  }
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (ms <= 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const s = { at: this.t + ms, resolve, reject };
+      this.sleepers.push(s);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.sleepers = this.sleepers.filter((x) => x !== s);
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+      if (this.autoAdvance) queueMicrotask(() => this.tick());
+    });
+  }
+  /** Number of sleepers currently waiting. */
+  get pending(): number {
+    return this.sleepers.length;
+  }
+  advance(ms: number): void {
+    this.advanceTo(this.t + ms);
+  }
+  advanceTo(at: number): void {
+    if (at < this.t) return;
+    for (;;) {
+      const due = this.sleepers.filter((s) => s.at <= at).sort((a, b) => a.at - b.at);
+      if (due.length === 0) break;
+      const first = due[0]!;
+      this.t = Math.max(this.t, first.at);
+      this.sleepers = this.sleepers.filter((s) => s !== first);
+      first.resolve();
+    }
+    this.t = at;
+  }
+  private tick(): void {
+    if (this.sleepers.length === 0) return;
+    const next = Math.min(...this.sleepers.map((s) => s.at));
+    this.advanceTo(next);
+  }
+}

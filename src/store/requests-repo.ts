@@ -1,0 +1,77 @@
+import type { Db } from './db.js';
+import type { RequestsTable } from './db-types.js';
+import { hasColumn } from './db.js';
+
+/** A row as written by capture (every column optional except the claude-code-proxy NOT NULL ones). */
+export type RequestRowInput = Pick<RequestsTable, 'id' | 'method' | 'endpoint' | 'headers' | 'body'> &
+  Partial<Omit<RequestsTable, 'id' | 'method' | 'endpoint' | 'headers' | 'body'>>;
+
+const WRITABLE: (keyof RequestsTable)[] = [
+  'id', 'timestamp', 'method', 'endpoint', 'headers', 'body', 'user_agent', 'content_type', 'prompt_grade',
+  'response', 'model', 'original_model', 'routed_model', 'session_id', 'is_streaming', 'status',
+  'started_at_ms', 'ttft_ms', 'duration_ms', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
+  'cache_creation_input_tokens', 'stop_reason', 'message_id', 'error', 'sse_events', 'upstream_url', 'seq',
+  'request_bytes', 'response_bytes', 'state',
+];
+
+interface Statements {
+  upsert: import('better-sqlite3').Statement;
+}
+const cache = new WeakMap<Db, Statements>();
+
+/** Statements are prepared once per connection. */
+function statements(db: Db): Statements {
+  let s = cache.get(db);
+  if (!s) {
+    const cols = WRITABLE.join(', ');
+    const params = WRITABLE.map((c) => `@${c}`).join(', ');
+    const updates = WRITABLE.filter((c) => c !== 'id').map((c) => `${c} = coalesce(excluded.${c}, ${c})`).join(', ');
+    s = {
+      upsert: db.prepare(`INSERT INTO requests (${cols}) VALUES (${params}) ON CONFLICT(id) DO UPDATE SET ${updates}`),
+    };
+    cache.set(db, s);
+  }
+  return s;
+}
+
+function bind(row: Partial<RequestsTable>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const c of WRITABLE) out[c] = row[c] ?? null;
+  if (out.timestamp === null) out.timestamp = new Date().toISOString();
+  return out;
+}
+
+/**
+ * Inserts a row, or — when the id exists — fills in the columns given (non-null values win).
+ * Capture writes a `pending` row when a request arrives and completes it when the response ends.
+ */
+export function upsertRequest(db: Db, row: RequestRowInput): void {
+  statements(db).upsert.run(bind(row));
+}
+
+/** Writes many rows in one transaction. */
+export function upsertRequests(db: Db, rows: RequestRowInput[]): void {
+  const s = statements(db);
+  db.transaction((rs: RequestRowInput[]) => {
+    for (const r of rs) s.upsert.run(bind(r));
+  })(rows);
+}
+
+export function countRequests(db: Db): number {
+  return (db.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n;
+}
+
+export function getRequest(db: Db, id: string): RequestsTable | undefined {
+  return db.prepare('SELECT * FROM requests WHERE id = ?').get(id) as RequestsTable | undefined;
+}
+
+/**
+ * Streams every row in capture order (started_at_ms, then seq, then timestamp) without loading the table.
+ * Works on claude-code-proxy databases (which lack our columns) by ordering on `timestamp` only.
+ */
+export function* iterateRequests(db: Db): Generator<RequestsTable> {
+  const ours = hasColumn(db, 'requests', 'started_at_ms');
+  const order = ours ? 'coalesce(started_at_ms, 0), coalesce(seq, 0), timestamp, rowid' : 'timestamp, rowid';
+  const stmt = db.prepare(`SELECT * FROM requests ORDER BY ${order}`);
+  for (const row of stmt.iterate()) yield row as RequestsTable;
+}

@@ -1,0 +1,80 @@
+/**
+ * requests.db schema. The `requests` table is a superset of claude-code-proxy's (same column names and JSON
+ * shapes for `headers` and `response`), so their databases open as-is; our extra columns are added by
+ * migration 1 with ALTER TABLE, which also upgrades a claude-code-proxy database in place when opened read-write.
+ * The version lives in `PRAGMA user_version`.
+ */
+
+/** claude-code-proxy's original columns, verbatim. */
+export const CC_PROXY_REQUESTS_DDL = `
+CREATE TABLE IF NOT EXISTS requests (
+  id TEXT PRIMARY KEY,
+  timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
+  method TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  headers TEXT NOT NULL,
+  body TEXT NOT NULL,
+  user_agent TEXT,
+  content_type TEXT,
+  prompt_grade TEXT,
+  response TEXT,
+  model TEXT,
+  original_model TEXT,
+  routed_model TEXT,
+  created_at DATETIME DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS idx_timestamp ON requests(timestamp DESC);
+CREATE INDEX IF NOT EXISTS idx_endpoint ON requests(endpoint);
+CREATE INDEX IF NOT EXISTS idx_model ON requests(model);
+`;
+
+/** Columns `trace` adds (name → SQL type). Order is the order they are added. */
+export const TRACE_REQUEST_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['session_id', 'TEXT'],
+  ['is_streaming', 'INTEGER'],
+  ['status', 'INTEGER'],
+  ['started_at_ms', 'REAL'],
+  ['ttft_ms', 'REAL'],
+  ['duration_ms', 'REAL'],
+  ['input_tokens', 'INTEGER'],
+  ['output_tokens', 'INTEGER'],
+  ['cache_read_input_tokens', 'INTEGER'],
+  ['cache_creation_input_tokens', 'INTEGER'],
+  ['stop_reason', 'TEXT'],
+  ['message_id', 'TEXT'],
+  ['error', 'TEXT'],
+  /** JSON array of [offset_ms_from_request_start, event_name|null, data] — the raw SSE event list. */
+  ['sse_events', 'TEXT'],
+  /** Upstream URL the request was forwarded to. */
+  ['upstream_url', 'TEXT'],
+  /** Sequence number assigned by the capturing process (monotonic per process; ordering tie-break). */
+  ['seq', 'INTEGER'],
+  ['request_bytes', 'INTEGER'],
+  ['response_bytes', 'INTEGER'],
+  /** 'pending' while in flight, 'complete', 'error', 'aborted' (client went away). */
+  ['state', 'TEXT'],
+];
+
+export interface Migration {
+  version: number;
+  description: string;
+  up: (exec: (sql: string) => void, hasColumn: (table: string, column: string) => boolean) => void;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'claude-code-proxy requests table + trace capture columns',
+    up(exec, hasColumn) {
+      exec(CC_PROXY_REQUESTS_DDL);
+      for (const [name, type] of TRACE_REQUEST_COLUMNS) {
+        if (!hasColumn('requests', name)) exec(`ALTER TABLE requests ADD COLUMN ${name} ${type}`);
+      }
+      exec('CREATE INDEX IF NOT EXISTS idx_requests_started ON requests(started_at_ms)');
+      exec('CREATE INDEX IF NOT EXISTS idx_requests_session ON requests(session_id)');
+      exec('CREATE INDEX IF NOT EXISTS idx_requests_message ON requests(message_id)');
+    },
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

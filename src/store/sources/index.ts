@@ -1,0 +1,48 @@
+import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { SourceError } from '../../shared/errors.js';
+import type { OpenSourceOptions, OpenedSource, SourceImporter, SourceProbe } from './source.js';
+
+export type { OpenedSource, SourceImporter, SourceProbe, OpenSourceOptions, SourceStats } from './source.js';
+
+/**
+ * Registry of importers. Detection order matters: more specific formats first.
+ * Each importer file adds itself here (one line).
+ */
+export const SOURCE_IMPORTERS: SourceImporter[] = [];
+
+export function findImporter(kind: string): SourceImporter {
+  const imp = SOURCE_IMPORTERS.find((i) => i.kind === kind);
+  if (!imp) throw new SourceError(`unknown source kind "${kind}" (known: ${SOURCE_IMPORTERS.map((i) => i.kind).join(', ')})`);
+  return imp;
+}
+
+export function probe(path: string): SourceProbe {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new SourceError(`source not found: ${path}`);
+  }
+  if (st.isDirectory()) return { path, isDirectory: true, head: null, entries: readdirSync(path) };
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(Math.min(65536, st.size));
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return { path, isDirectory: false, head: buf.subarray(0, n), entries: null };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Opens a source, auto-detecting its format unless `kind` is given. Throws SourceError (exit 2). */
+export function openSource(path: string, options: OpenSourceOptions & { kind?: string }): OpenedSource {
+  if (options.kind) return findImporter(options.kind).open(path, options);
+  const p = probe(path);
+  const imp = SOURCE_IMPORTERS.find((i) => i.detect(p));
+  if (!imp) {
+    throw new SourceError(
+      `cannot recognise ${path} as a trace source (tried: ${SOURCE_IMPORTERS.map((i) => i.kind).join(', ') || 'none registered'})`,
+    );
+  }
+  return imp.open(path, options);
+}

@@ -1,0 +1,56 @@
+import type { Logger } from '../../shared/logger.js';
+import type { BlockRequest, TraceRequest } from '../../shared/trace-record.js';
+
+/**
+ * One interface for every importer (registry in ./index.ts; one shared contract test suite in
+ * test/store/sources-contract.test.ts that every importer passes).
+ *
+ * Content-level sources (requests.db, claude-code-proxy DB, anyclaude traces, Claude Code JSONL) yield
+ * TraceRequests; block-level sources (kv-cache-tester JSON, Mooncake JSONL) yield BlockRequests only.
+ * Records are streamed (iterables) so memory stays bounded on big sources.
+ */
+export interface SourceImporter {
+  /** Registry key, used by `--source-kind`. */
+  readonly kind: string;
+  readonly description: string;
+  readonly level: 'content' | 'block';
+  /** Cheap sniff: path facts + up to the first 64 KiB of the file (null for directories). */
+  detect(probe: SourceProbe): boolean;
+  open(path: string, options: OpenSourceOptions): OpenedSource;
+}
+
+export interface SourceProbe {
+  path: string;
+  isDirectory: boolean;
+  /** First bytes of the file (null for a directory). */
+  head: Buffer | null;
+  /** For directories: entry names (non-recursive). */
+  entries: string[] | null;
+}
+
+export interface OpenSourceOptions {
+  logger: Logger;
+}
+
+export interface SourceStats {
+  /** Malformed rows / lines skipped (each also reported once as a one-line warning). */
+  skipped: number;
+  /** Records yielded so far. */
+  yielded: number;
+}
+
+export interface OpenedSource {
+  readonly kind: string;
+  readonly path: string;
+  readonly level: 'content' | 'block';
+  /** Total number of records when cheap to know (for progress bars); null otherwise. */
+  readonly estimatedCount: number | null;
+  /** Content-level records in chronological order (level 'content'). May be iterated more than once. */
+  requests(): Iterable<TraceRequest>;
+  /** Block-level records (level 'block'); content sources leave this undefined and are blocked by the block model. */
+  blocks?(): Iterable<BlockRequest>;
+  /** For block-level sources: the block size hash ids were computed with. */
+  readonly blockSize?: number;
+  readonly stats: SourceStats;
+  close(): void;
+}
