@@ -1,4 +1,10 @@
 import type { BenchModule } from './bench.js';
+import proxy from './proxy.bench.js';
+import replay from './replay.bench.js';
+import engine from './engine.bench.js';
+import simulateBench from './simulate.bench.js';
+import analyzeBench from './analyze.bench.js';
+import serveBench from './serve.bench.js';
 
 /** Every benchmark, in the order `npm run bench` runs them. Each bench file adds itself here (one line). */
-export const BENCHES: BenchModule[] = [];
+export const BENCHES: BenchModule[] = [proxy, replay, engine, simulateBench, analyzeBench, serveBench];

@@ -71,7 +71,7 @@ export function defaultContext(): CliContext & { shutdown: () => Promise<void> }
 }
 
 /** Runs the CLI; resolves to the exit code. Only this layer maps errors to exit codes and one-line messages. */
-export async function main(argv: string[], ctx = defaultContext()): Promise<number> {
+export async function main(argv: string[], ctx: CliContext & { shutdown?: () => Promise<void> } = defaultContext()): Promise<number> {
   const program = buildProgram(ctx);
   ExitCode.value = 0;
   try {
@@ -85,8 +85,6 @@ export async function main(argv: string[], ctx = defaultContext()): Promise<numb
     if (!isTraceError(e) && process.env.TRACE_DEBUG && e instanceof Error) ctx.stderr(String(e.stack) + '\n');
     return code;
   } finally {
-    if ('shutdown' in ctx && typeof (ctx as { shutdown?: unknown }).shutdown === 'function') {
-      await (ctx as { shutdown: () => Promise<void> }).shutdown();
-    }
+    await ctx.shutdown?.();
   }
 }

@@ -19,6 +19,8 @@ export class SseParser {
   private lastId: string | undefined;
   private retry: number | undefined;
   private sawCR = false;
+  /** How far `buf` has already been scanned for line breaks (so a very long line is not rescanned per chunk). */
+  private scanned = 0;
 
   /** Feed a chunk; returns the events completed by it. */
   push(chunk: Uint8Array | string): SseEvent[] {
@@ -36,7 +38,7 @@ export class SseParser {
     const out: SseEvent[] = [];
     let start = 0;
     const s = this.buf;
-    for (let i = 0; i < s.length; i++) {
+    for (let i = this.scanned; i < s.length; i++) {
       const c = s.charCodeAt(i);
       if (c === 10 /* \n */) {
         if (this.sawCR && i === start) {
@@ -56,17 +58,20 @@ export class SseParser {
         this.sawCR = false;
       }
     }
-    this.buf = s.slice(start);
+    this.buf = start === 0 ? s : s.slice(start);
+    this.scanned = this.buf.length;
     if (final && this.buf.length > 0) {
       this.line(this.buf, out);
       this.buf = '';
+      this.scanned = 0;
     }
     return out;
   }
 
   private line(line: string, out: SseEvent[]): void {
     if (line === '') {
-      if (this.dataLines.length > 0 || this.eventType !== undefined) {
+      // WHATWG: an event with an empty data buffer (no data: line) is not dispatched.
+      if (this.dataLines.length > 0) {
         const ev: SseEvent = { data: this.dataLines.join('\n') };
         if (this.eventType !== undefined) ev.event = this.eventType;
         if (this.lastId !== undefined) ev.id = this.lastId;

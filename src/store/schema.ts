@@ -55,6 +55,33 @@ export const TRACE_REQUEST_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['state', 'TEXT'],
 ];
 
+/** Written by src/store/conversation-index-repo.ts (one row per request; the whole table is rebuilt at once). */
+export const CONVERSATION_INDEX_DDL = `
+CREATE TABLE IF NOT EXISTS conversation_index (
+  request_id TEXT PRIMARY KEY,
+  conversation_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  parent_agent_id TEXT,
+  is_subagent INTEGER NOT NULL,
+  turn_index INTEGER NOT NULL,
+  parent_request_id TEXT,
+  spawned_by_request_id TEXT,
+  duplicate_of TEXT,
+  duplicate_kind TEXT,
+  kind TEXT NOT NULL,
+  side TEXT,
+  linked_by TEXT NOT NULL,
+  think_time_ms REAL,
+  api_time_ms REAL
+);
+CREATE INDEX IF NOT EXISTS idx_ci_conversation ON conversation_index(conversation_id);
+CREATE INDEX IF NOT EXISTS idx_ci_agent ON conversation_index(agent_id);
+CREATE TABLE IF NOT EXISTS conversation_index_meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`;
+
 export interface Migration {
   version: number;
   description: string;
@@ -73,6 +100,13 @@ export const MIGRATIONS: Migration[] = [
       exec('CREATE INDEX IF NOT EXISTS idx_requests_started ON requests(started_at_ms)');
       exec('CREATE INDEX IF NOT EXISTS idx_requests_session ON requests(session_id)');
       exec('CREATE INDEX IF NOT EXISTS idx_requests_message ON requests(message_id)');
+    },
+  },
+  {
+    version: 2,
+    description: 'conversation_index: conversation / agent / turn of each request (rebuilt by trace analyze)',
+    up(exec) {
+      exec(CONVERSATION_INDEX_DDL);
     },
   },
 ];

@@ -1,12 +1,18 @@
 import { UsageError } from '../../shared/errors.js';
 import type { Tokenizer } from './tokenizer.js';
 import { chars4Tokenizer } from './chars4.js';
+import { createClaudeTokenizer } from './claude.js';
+import { o200kTokenizer } from './o200k.js';
+import { qwen3Tokenizer } from './qwen3.js';
 
 export type { Tokenizer } from './tokenizer.js';
 
 /** Registry: name → lazy factory (heavy vocabularies load only when chosen). */
 export const TOKENIZERS: Record<string, () => Tokenizer> = {
   chars4: () => chars4Tokenizer,
+  claude: createClaudeTokenizer,
+  o200k: () => o200kTokenizer,
+  qwen3: () => qwen3Tokenizer,
 };
 
 export const DEFAULT_TOKENIZER = 'chars4';

@@ -1,6 +1,12 @@
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { SourceError } from '../../shared/errors.js';
 import type { OpenSourceOptions, OpenedSource, SourceImporter, SourceProbe } from './source.js';
+import { traceDbImporter } from './trace-db.js';
+import { ccProxyDbImporter } from './cc-proxy-db.js';
+import { anyclaudeImporter } from './anyclaude.js';
+import { claudeJsonlImporter } from './claude-jsonl.js';
+import { kvCacheTesterImporter } from './kv-cache-tester.js';
+import { mooncakeImporter } from './mooncake.js';
 
 export type { OpenedSource, SourceImporter, SourceProbe, OpenSourceOptions, SourceStats } from './source.js';
 
@@ -8,7 +14,7 @@ export type { OpenedSource, SourceImporter, SourceProbe, OpenSourceOptions, Sour
  * Registry of importers. Detection order matters: more specific formats first.
  * Each importer file adds itself here (one line).
  */
-export const SOURCE_IMPORTERS: SourceImporter[] = [];
+export const SOURCE_IMPORTERS: SourceImporter[] = [kvCacheTesterImporter, mooncakeImporter, traceDbImporter, ccProxyDbImporter, anyclaudeImporter, claudeJsonlImporter];
 
 export function findImporter(kind: string): SourceImporter {
   const imp = SOURCE_IMPORTERS.find((i) => i.kind === kind);

@@ -1,0 +1,272 @@
+import type { TraceRequest } from '../shared/trace-record.js';
+import type { Tokenizer } from './tokenizers/tokenizer.js';
+import { TokenCounter } from './token-counter.js';
+import { Interner, extractFacts, type RequestFacts } from './request-facts.js';
+import { buildConversationIndex, type AgentInfo, type ConversationIndex, type ConversationInfo } from './conversation-index.js';
+import { distribution, type Distribution } from './percentiles.js';
+import { REQUEST_KINDS, type RequestKind } from './classify.js';
+
+/**
+ * `analyzeRequests(requests, options)`: the whole `trace analyze` computation as a pure function (requests in,
+ * frozen result out, no IO) so `trace report` can reuse it. It streams: each request is reduced to its
+ * RequestFacts (bodies dropped), then the conversation index and the summary are computed over the facts.
+ *
+ * MEASURED vs COUNTED: `tokens`, `cache`, per-model and per-agent token sums are the API's reported usage
+ * (`input` = uncached input, `cacheRead`, `cacheCreation`, `output`; `context` = input + cacheRead +
+ * cacheCreation). `breakdown` is OUR tokenizer's count of the normalised prompt; `calibration.ratio` =
+ * API context / our count over requests that have both a complete body and usage, and `breakdown.scaled`
+ * multiplies our numbers by it (an estimate of how the API's count splits across tools/system/messages).
+ */
+export interface AnalyzeOptions {
+  /** Tokenizer for the breakdown; null/undefined = no breakdown (linking and usage only). */
+  tokenizer?: Tokenizer | null;
+  /** Restrict the summary to one conversation (linking still sees everything). */
+  conversationId?: string;
+  /** Shared counter (reuse the content-addressed cache across calls). */
+  counter?: TokenCounter;
+  /** Called after each request is reduced (progress bars). */
+  onProgress?: (done: number) => void;
+}
+
+export interface UsageTotals {
+  input: number;
+  cacheRead: number;
+  cacheCreation: number;
+  output: number;
+  context: number;
+}
+
+export interface AnalysisResult {
+  tokenizer: string | null;
+  totals: {
+    requests: number;
+    conversations: number;
+    agents: number;
+    mainAgents: number;
+    subagents: number;
+    sideRequests: number;
+    subagentRequests: number;
+    errors: number;
+    duplicates: number;
+    byKind: Record<RequestKind, number>;
+  };
+  cache: {
+    /** Requests whose usage shows cache_read_input_tokens > 0. */
+    hits: number;
+    /** Requests with API usage. */
+    requestsWithUsage: number;
+    /** hits / requestsWithUsage. */
+    requestHitRate: number | null;
+    /** cacheRead / context over API usage. */
+    tokenHitRate: number | null;
+  };
+  tokens: UsageTotals;
+  perModel: ({ model: string; requests: number; tokenHitRate: number | null } & UsageTotals)[];
+  perAgent: ({ agentId: string; conversationId: string; parentAgentId: string | null; isSubagent: boolean; isSide: boolean; requests: number; models: string[] } & UsageTotals)[];
+  timing: { ttftMs: Distribution; apiTimeMs: Distribution; thinkTimeMs: Distribution };
+  breakdown: {
+    tokenizer: string;
+    requestsCounted: number;
+    total: number;
+    tools: number;
+    system: number;
+    messages: number;
+    byRoleBlock: Record<string, number>;
+    /** Our count of response content (output side). */
+    responseTokens: number;
+    calibration: { requests: number; apiContext: number; ours: number; ratio: number | null };
+    scaled: { total: number; tools: number; system: number; messages: number; byRoleBlock: Record<string, number> } | null;
+    /** Distinct texts tokenised vs. lookups (the content-addressed cache at work). */
+    uniqueTexts: number;
+    cacheHits: number;
+  } | null;
+  biggestTools: { name: string; tokens: number; requests: number; totalTokens: number }[];
+  conversations: (ConversationInfo & UsageTotals & { tokenHitRate: number | null })[];
+}
+
+function zero(): UsageTotals {
+  return { input: 0, cacheRead: 0, cacheCreation: 0, output: 0, context: 0 };
+}
+function addUsage(t: UsageTotals, f: RequestFacts): void {
+  const u = f.usage;
+  if (!u) return;
+  t.input += u.input_tokens;
+  t.cacheRead += u.cache_read_input_tokens;
+  t.cacheCreation += u.cache_creation_input_tokens;
+  t.output += u.output_tokens;
+  t.context += u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
+}
+const rate = (num: number, den: number): number | null => (den > 0 ? num / den : null);
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** Reduces requests to facts (streaming; bodies are not retained). */
+export function collectFacts(requests: Iterable<TraceRequest>, options: AnalyzeOptions = {}): { facts: RequestFacts[]; counter: TokenCounter | null } {
+  const counter = options.counter ?? (options.tokenizer ? new TokenCounter(options.tokenizer) : null);
+  const interner = new Interner();
+  const facts: RequestFacts[] = [];
+  for (const r of requests) {
+    facts.push(extractFacts(r, { interner, counter: counter ?? undefined }));
+    options.onProgress?.(facts.length);
+  }
+  return { facts, counter };
+}
+
+export function analyzeRequests(requests: Iterable<TraceRequest>, options: AnalyzeOptions = {}): AnalysisResult {
+  const { facts, counter } = collectFacts(requests, options);
+  return summarize(facts, buildConversationIndex(facts), { ...options, counter: counter ?? undefined });
+}
+
+/** The summary over already-reduced facts and their index. */
+export function summarize(facts: readonly RequestFacts[], index: ConversationIndex, options: AnalyzeOptions = {}): AnalysisResult {
+  const idx = new Map(index.requests.map((r) => [r.id, r]));
+  const only = options.conversationId;
+  const sel = facts.filter((f) => !only || idx.get(f.id)?.conversationId === only);
+  const selIdx = sel.map((f) => idx.get(f.id)!);
+  const agentIds = new Set(selIdx.map((r) => r.agentId));
+  const agents: AgentInfo[] = index.agents.filter((a) => agentIds.has(a.agentId));
+  const convs = index.conversations.filter((c) => !only || c.conversationId === only);
+
+  const byKind = Object.fromEntries(REQUEST_KINDS.map((k) => [k, 0])) as Record<RequestKind, number>;
+  const tokens = zero();
+  const perModel = new Map<string, UsageTotals & { requests: number }>();
+  const perAgent = new Map<string, UsageTotals & { requests: number }>();
+  const perConv = new Map<string, UsageTotals>();
+  let hits = 0;
+  let withUsage = 0;
+  let errors = 0;
+  let duplicates = 0;
+  let subagentRequests = 0;
+  let sideRequests = 0;
+  sel.forEach((f, i) => {
+    const r = selIdx[i]!;
+    byKind[f.kind]++;
+    if (f.kind === 'error') errors++;
+    if (f.side) sideRequests++;
+    if (r.duplicateOf) duplicates++;
+    if (r.isSubagent) subagentRequests++;
+    if (f.usage) {
+      withUsage++;
+      if (f.usage.cache_read_input_tokens > 0) hits++;
+    }
+    addUsage(tokens, f);
+    const m = f.model ?? '(unknown)';
+    let pm = perModel.get(m);
+    if (!pm) perModel.set(m, (pm = { ...zero(), requests: 0 }));
+    pm.requests++;
+    addUsage(pm, f);
+    let pa = perAgent.get(r.agentId);
+    if (!pa) perAgent.set(r.agentId, (pa = { ...zero(), requests: 0 }));
+    pa.requests++;
+    addUsage(pa, f);
+    let pc = perConv.get(r.conversationId);
+    if (!pc) perConv.set(r.conversationId, (pc = zero()));
+    addUsage(pc, f);
+  });
+
+  let breakdown: AnalysisResult['breakdown'] = null;
+  const toolStats = new Map<string, { tokens: number; requests: number; totalTokens: number }>();
+  const counted = sel.filter((f) => f.breakdown);
+  if (counted.length > 0 && options.counter) {
+    const b = { total: 0, tools: 0, system: 0, messages: 0, byRoleBlock: {} as Record<string, number> };
+    let responseTokens = 0;
+    let calReq = 0;
+    let apiCtx = 0;
+    let ours = 0;
+    for (const f of counted) {
+      const x = f.breakdown!;
+      b.total += x.total;
+      b.tools += x.tools;
+      b.system += x.system;
+      b.messages += x.messages;
+      for (const [k, v] of Object.entries(x.byRoleBlock)) b.byRoleBlock[k] = (b.byRoleBlock[k] ?? 0) + v;
+      responseTokens += f.responseTokens ?? 0;
+      for (const [name, v] of Object.entries(x.perTool)) {
+        let t = toolStats.get(name);
+        if (!t) toolStats.set(name, (t = { tokens: 0, requests: 0, totalTokens: 0 }));
+        t.tokens = Math.max(t.tokens, v);
+        t.requests++;
+        t.totalTokens += v;
+      }
+      if (f.bodyComplete && f.usage && x.total > 0) {
+        const ctx = f.usage.input_tokens + f.usage.cache_read_input_tokens + f.usage.cache_creation_input_tokens;
+        if (ctx > 0) {
+          calReq++;
+          apiCtx += ctx;
+          ours += x.total;
+        }
+      }
+    }
+    const ratio = ours > 0 ? apiCtx / ours : null;
+    breakdown = {
+      tokenizer: options.counter.tokenizer.name,
+      requestsCounted: counted.length,
+      ...b,
+      responseTokens,
+      calibration: { requests: calReq, apiContext: apiCtx, ours, ratio },
+      scaled:
+        ratio === null
+          ? null
+          : {
+              total: Math.round(b.total * ratio),
+              tools: Math.round(b.tools * ratio),
+              system: Math.round(b.system * ratio),
+              messages: Math.round(b.messages * ratio),
+              byRoleBlock: Object.fromEntries(Object.entries(b.byRoleBlock).map(([k, v]) => [k, Math.round(v * ratio)])),
+            },
+      uniqueTexts: options.counter.size,
+      cacheHits: options.counter.hits,
+    };
+  }
+
+  const result: AnalysisResult = {
+    tokenizer: options.counter?.tokenizer.name ?? null,
+    totals: {
+      requests: sel.length,
+      conversations: convs.filter((c) => c.agents > 0).length,
+      agents: agents.filter((a) => !a.isSide).length,
+      mainAgents: agents.filter((a) => !a.isSubagent && !a.isSide).length,
+      subagents: agents.filter((a) => a.isSubagent).length,
+      sideRequests,
+      subagentRequests,
+      errors,
+      duplicates,
+      byKind,
+    },
+    cache: { hits, requestsWithUsage: withUsage, requestHitRate: rate(hits, withUsage), tokenHitRate: rate(tokens.cacheRead, tokens.context) },
+    tokens,
+    perModel: [...perModel.entries()]
+      .map(([model, t]) => ({ model, ...t, tokenHitRate: rate(t.cacheRead, t.context) }))
+      .sort((a, b) => b.requests - a.requests || a.model.localeCompare(b.model)),
+    perAgent: agents.map((a) => ({
+      agentId: a.agentId,
+      conversationId: a.conversationId,
+      parentAgentId: a.parentAgentId,
+      isSubagent: a.isSubagent,
+      isSide: a.isSide,
+      models: a.models,
+      ...(perAgent.get(a.agentId) ?? { ...zero(), requests: 0 }),
+    })),
+    timing: {
+      ttftMs: distribution(sel.map((f) => f.ttftMs)),
+      apiTimeMs: distribution(sel.map((f) => f.apiTimeMs)),
+      thinkTimeMs: distribution(selIdx.map((r) => r.thinkTimeMs)),
+    },
+    breakdown,
+    biggestTools: [...toolStats.entries()]
+      .map(([name, t]) => ({ name, ...t }))
+      .sort((a, b) => b.tokens - a.tokens || a.name.localeCompare(b.name))
+      .slice(0, 15),
+    conversations: convs.map((c) => {
+      const u = perConv.get(c.conversationId) ?? zero();
+      return { ...c, ...u, tokenHitRate: rate(u.cacheRead, u.context) };
+    }),
+  };
+  return deepFreeze(result);
+}

@@ -1,0 +1,60 @@
+import { InputError } from '../../shared/errors.js';
+import type { BlockRequest } from '../../shared/trace-record.js';
+import type { OpenedSource } from '../../store/sources/source.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
+import { buildBlockRequests, defaultLink, DEFAULT_BLOCK_SIZE, type ModeledBlockRequest, type RequestLink } from './block-model.js';
+import { createChainHasher, type HashAlgorithm } from './chain-hash.js';
+import type { TraceRequest } from '../../shared/trace-record.js';
+import { collectFacts } from '../analyze-requests.js';
+import { buildConversationIndex } from '../conversation-index.js';
+
+/**
+ * Linkage from the conversation index (hints, structural prefix linking, Agent/Task spawns): conversation,
+ * agent and parent agent of every request id. Falls back to the block model's default for unknown ids.
+ */
+export function indexLinks(requests: Iterable<TraceRequest>): (r: TraceRequest) => RequestLink {
+  const { facts } = collectFacts(requests);
+  const index = buildConversationIndex(facts);
+  const byId = new Map<string, RequestLink>();
+  for (const q of index.requests) byId.set(q.id, { conversationId: q.conversationId, agentId: q.agentId, parentAgentId: q.parentAgentId });
+  return (r) => byId.get(r.id) ?? defaultLink(r);
+}
+
+export interface BlockSourceOptions {
+  tokenizer: Tokenizer;
+  hash?: HashAlgorithm;
+  /** Block size for content sources (block sources keep theirs). */
+  blockSize?: number;
+  /** Linkage; default: the conversation index (src/analyze/conversation-index.ts). */
+  linkOf?: (r: TraceRequest) => RequestLink;
+  /** Mixed into the chain-hash root (anonymised exports). */
+  salt?: string;
+}
+
+export interface BlockSource {
+  kind: string;
+  level: 'content' | 'block';
+  blockSize: number;
+  requests: ModeledBlockRequest[];
+  uniqueBlocks: number;
+}
+
+/** Block requests of any opened source: block-level sources as-is, content sources through the block model. */
+export async function blockRequestsOf(src: OpenedSource, opts: BlockSourceOptions): Promise<BlockSource> {
+  if (src.level === 'block') {
+    if (!src.blocks) throw new InputError(`${src.path}: block-level source without blocks()`);
+    const reqs = [...src.blocks()] as ModeledBlockRequest[];
+    if (opts.blockSize && src.blockSize && opts.blockSize !== src.blockSize) {
+      throw new InputError(`${src.path} was hashed with block size ${src.blockSize}; it cannot be re-blocked to ${opts.blockSize}`);
+    }
+    const ids = new Set<number>();
+    for (const r of reqs) for (const id of r.hashIds) ids.add(id);
+    return { kind: src.kind, level: 'block', blockSize: src.blockSize ?? reqs[0]?.blockSize ?? DEFAULT_BLOCK_SIZE, requests: reqs, uniqueBlocks: ids.size };
+  }
+  const hasher = await createChainHasher(opts.hash ?? 'xxh64', opts.salt ?? '');
+  const linkOf = opts.linkOf ?? indexLinks(src.requests());
+  const res = buildBlockRequests(src.requests(), { tokenizer: opts.tokenizer, hasher, blockSize: opts.blockSize, linkOf });
+  return { kind: src.kind, level: 'content', blockSize: res.blockSize, requests: res.requests, uniqueBlocks: res.uniqueBlocks };
+}
+
+export type { BlockRequest };

@@ -1,0 +1,194 @@
+import type { Usage } from '../shared/anthropic.js';
+import type { TraceRequest } from '../shared/trace-record.js';
+import { stableStringify } from './normalize.js';
+import { SegmentMemo } from './segment-memo.js';
+import type { TokenCounter } from './token-counter.js';
+import { emptyBreakdown, type TokenBreakdown } from './token-breakdown.js';
+import {
+  classifyRequest,
+  firstUserTexts,
+  spawnPrompts,
+  lastUserHasToolResult,
+  responseHasToolUse,
+  type RequestKind,
+  type SideKind,
+} from './classify.js';
+
+/**
+ * The compact, body-free summary of one TraceRequest that every analysis works on, so a big source can be
+ * streamed (bodies are dropped once their facts are taken). Linking keys are cumulative hashes of the
+ * normalised messages (promptSegments: cache_control and signatures stripped, string ≡ single text block):
+ * `prefixHashes[i]` identifies messages[0..i], so "A's messages are a prefix of B's" is
+ * `B.prefixHashes[A.messageCount-1] === A.prefixHashes[A.messageCount-1]`.
+ */
+export interface RequestFacts {
+  id: string;
+  source: string;
+  startedAtMs: number | null;
+  endedAtMs: number | null;
+  ttftMs: number | null;
+  apiTimeMs: number | null;
+  endpoint: string;
+  model: string | null;
+  isStreaming: boolean | null;
+  status: number | null;
+  sessionId: string | null;
+  usage: Usage | null;
+  stopReason: string | null;
+  messageId: string | null;
+  error: string | null;
+  bodyComplete: boolean;
+  hasBody: boolean;
+  messageCount: number;
+  prefixHashes: Float64Array;
+  /** Interned id of the normalised system prompt (billing line dropped), -1 when none. */
+  systemKey: number;
+  /** Interned id of the sorted tool-name list, -1 when none. */
+  toolsKey: number;
+  toolCount: number;
+  kind: RequestKind;
+  side: SideKind | null;
+  responseToolUse: boolean;
+  lastUserToolResult: boolean;
+  firstUserTexts: string[];
+  spawns: { toolUseId: string; prompt: string }[];
+  /** Tool_use ids in the response (to find which request spawned an agent). */
+  responseToolUseIds: string[];
+  /** Our token count of the prompt (null when no body). */
+  breakdown: TokenBreakdown | null;
+  /** Our count of the response content (output side). */
+  responseTokens: number | null;
+  hints: TraceRequest['hints'] | undefined;
+}
+
+/** Per-analysis memo of segment texts → ids / token counts (shared across the requests of one analysis). */
+export class Interner {
+  readonly memo = new SegmentMemo();
+  id(s: string): number {
+    return this.memo.text(s).id;
+  }
+}
+
+const M1 = 0x9e3779b1;
+const M2 = 0x85ebca77;
+
+export interface FactsOptions {
+  /** Count tokens (needs a counter). Without it, `breakdown` is null and only linking facts are taken. */
+  counter?: TokenCounter;
+  interner: Interner;
+}
+
+export function extractFacts(r: TraceRequest, opts: FactsOptions): RequestFacts {
+  const { interner, counter } = opts;
+  const body = r.body;
+  let prefixHashes = new Float64Array(0);
+  let systemKey = -1;
+  let toolsKey = -1;
+  let breakdown: TokenBreakdown | null = null;
+  const messageCount = body?.messages?.length ?? 0;
+  if (body) {
+    prefixHashes = new Float64Array(messageCount);
+    breakdown = counter ? emptyBreakdown() : null;
+    let h1 = 0x12345;
+    let h2 = 0x6789;
+    let curMsg = -1;
+    const memo = interner.memo;
+    const sysIds: number[] = [];
+    const toolNames: string[] = [];
+    const closeTo = (upTo: number) => {
+      // Finalise messages (curMsg, upTo): messages without segments still change the hash (role marker).
+      while (curMsg < upTo) {
+        if (curMsg >= 0) prefixHashes[curMsg] = (h1 >>> 0) * 2097152 + ((h2 >>> 0) & 0x1fffff);
+        curMsg++;
+        if (curMsg < messageCount) {
+          const role = body.messages[curMsg]!.role;
+          const rid = role === 'user' ? 1 : role === 'assistant' ? 2 : 3;
+          h1 = Math.imul(h1 ^ rid, M1);
+          h2 = Math.imul(h2 ^ (rid * 7), M2);
+        }
+      }
+    };
+    for (const s of memo.segments(body)) {
+      if (s.kind === 'tool') {
+        toolNames.push(s.name ?? '');
+        if (breakdown) {
+          const n = memo.count(s.entry, counter!);
+          breakdown.tools += n;
+          breakdown.perTool[s.name ?? '?'] = (breakdown.perTool[s.name ?? '?'] ?? 0) + n;
+          breakdown.total += n;
+        }
+      } else if (s.kind === 'system') {
+        sysIds.push(s.entry.id);
+        if (breakdown) {
+          const n = memo.count(s.entry, counter!);
+          breakdown.system += n;
+          breakdown.total += n;
+        }
+      } else {
+        closeTo(s.messageIndex!);
+        const id = s.entry.id;
+        h1 = Math.imul(h1 ^ id, M1) ^ (h1 >>> 15);
+        h2 = Math.imul(h2 + id, M2) ^ (h2 >>> 13);
+        if (breakdown) {
+          const n = memo.count(s.entry, counter!);
+          breakdown.messages += n;
+          const k = `${s.role ?? '?'}.${s.blockType ?? '?'}`;
+          breakdown.byRoleBlock[k] = (breakdown.byRoleBlock[k] ?? 0) + n;
+          breakdown.total += n;
+        }
+      }
+    }
+    closeTo(messageCount);
+    if (sysIds.length) systemKey = interner.id('\u0002sys:' + sysIds.join(','));
+    if (toolNames.length) toolsKey = interner.id([...toolNames].sort().join('\u0001'));
+  }
+  let responseTokens: number | null = null;
+  if (counter && r.response) {
+    responseTokens = 0;
+    for (const b of r.response.content ?? []) {
+      const t =
+        b.type === 'text'
+          ? String((b as { text?: string }).text ?? '')
+          : b.type === 'thinking'
+            ? String((b as { thinking?: string }).thinking ?? '')
+            : stableStringify(b);
+      responseTokens += counter.count(t);
+    }
+  }
+  const { kind, side } = classifyRequest(r);
+  const apiTimeMs = r.durationMs ?? (r.startedAtMs !== null && r.endedAtMs !== null ? r.endedAtMs - r.startedAtMs : null);
+  return {
+    id: r.id,
+    source: r.source,
+    startedAtMs: r.startedAtMs,
+    endedAtMs: r.endedAtMs ?? (r.startedAtMs !== null && apiTimeMs !== null ? r.startedAtMs + apiTimeMs : null),
+    ttftMs: r.ttftMs,
+    apiTimeMs,
+    endpoint: r.endpoint,
+    model: r.model,
+    isStreaming: r.isStreaming,
+    status: r.status,
+    sessionId: r.sessionId,
+    usage: r.usage,
+    stopReason: r.stopReason,
+    messageId: r.messageId,
+    error: r.error,
+    bodyComplete: r.bodyComplete,
+    hasBody: body !== null,
+    messageCount,
+    prefixHashes,
+    systemKey,
+    toolsKey,
+    toolCount: body?.tools?.length ?? 0,
+    kind,
+    side,
+    responseToolUse: responseHasToolUse(r),
+    lastUserToolResult: lastUserHasToolResult(body),
+    firstUserTexts: firstUserTexts(body),
+    spawns: spawnPrompts(r),
+    responseToolUseIds: (r.response?.content ?? []).filter((b) => b.type === 'tool_use').map((b) => String((b as { id?: string }).id ?? '')),
+    breakdown,
+    responseTokens,
+    hints: r.hints,
+  };
+}

@@ -1,0 +1,145 @@
+import type { ContentBlock, MessagesRequest, TextBlock } from '../shared/anthropic.js';
+import { isBillingLine, normalizeBlock, normalizeContent, stableStringify } from './normalize.js';
+import type { TokenCounter } from './token-counter.js';
+
+/**
+ * Memoised promptSegments(): the same segments (same canonical texts, tools → system → messages), but each
+ * tool definition / content block is looked up by its raw JSON text (native JSON.stringify) before the slow
+ * canonicalisation (stableStringify + normalizeBlock) runs, so repeated content — the ~70 KB of tools and the
+ * whole append-only history of every request — costs a hash lookup instead of a re-serialisation.
+ * Equal canonical texts always get the same `id` (a moved cache_control marker changes the raw key but not the
+ * text, so it maps to the same id). `count` is filled lazily from a TokenCounter.
+ */
+export interface SegmentEntry {
+  text: string;
+  id: number;
+  count: number;
+}
+
+export interface MemoSegment {
+  kind: 'tool' | 'system' | 'message';
+  name?: string;
+  role?: string;
+  blockType?: string;
+  messageIndex?: number;
+  entry: SegmentEntry;
+}
+
+const TOOL_RESULT_KEYS = new Set(['type', 'tool_use_id', 'content', 'is_error', 'cache_control']);
+const TOOL_USE_KEYS = new Set(['type', 'id', 'name', 'input', 'cache_control']);
+function onlyKeys(o: Record<string, unknown>, allowed: ReadonlySet<string>): boolean {
+  for (const k in o) if (!allowed.has(k)) return false;
+  return true;
+}
+
+export class SegmentMemo {
+  private readonly byRaw = new Map<string, SegmentEntry>();
+  /** Two-level lookup (outer key → content string → entry): hashes the content string in place, no copy. */
+  private readonly nested = new Map<string, Map<string, SegmentEntry>>();
+  private readonly byText = new Map<string, SegmentEntry>();
+
+  private intern(text: string): SegmentEntry {
+    let e = this.byText.get(text);
+    if (!e) {
+      e = { text, id: this.byText.size + 1, count: -1 };
+      this.byText.set(text, e);
+    }
+    return e;
+  }
+
+  /** Entry for an arbitrary canonical text (e.g. a system block). */
+  text(text: string): SegmentEntry {
+    return this.intern(text);
+  }
+
+  private viaRaw(raw: string, make: () => string): SegmentEntry {
+    let e = this.byRaw.get(raw);
+    if (!e) {
+      e = this.intern(make());
+      this.byRaw.set(raw, e);
+    }
+    return e;
+  }
+
+  private viaNested(outer: string, inner: string, make: () => string): SegmentEntry {
+    let m = this.nested.get(outer);
+    if (!m) this.nested.set(outer, (m = new Map()));
+    let e = m.get(inner);
+    if (!e) {
+      e = this.intern(make());
+      m.set(inner, e);
+    }
+    return e;
+  }
+
+  private block(b: ContentBlock, prefix: string): SegmentEntry {
+    const o = b as unknown as Record<string, unknown>;
+    switch (b.type) {
+      case 'text':
+        return typeof o.text === 'string' ? this.viaNested(prefix, o.text, () => prefix + (o.text as string)) : this.generic(b, prefix);
+      case 'thinking':
+        return this.viaNested(prefix + '\u0001think', String(o.thinking ?? ''), () => prefix + String(o.thinking ?? ''));
+      case 'tool_result': {
+        if (typeof o.content === 'string' && onlyKeys(o, TOOL_RESULT_KEYS)) {
+          return this.viaNested(`${prefix}\u0001R${String(o.tool_use_id)}\u0001${String(o.is_error)}`, o.content, () => prefix + stableStringify(normalizeBlock(b)));
+        }
+        return this.generic(b, prefix);
+      }
+      case 'tool_use': {
+        if (onlyKeys(o, TOOL_USE_KEYS)) {
+          return this.viaNested(`${prefix}\u0001U${String(o.id)}\u0001${String(o.name)}`, JSON.stringify(o.input ?? null), () => prefix + stableStringify(normalizeBlock(b)));
+        }
+        return this.generic(b, prefix);
+      }
+      case 'image':
+        return this.viaRaw(prefix + '\u0001I' + JSON.stringify(b), () => prefix + '<image ' + stableStringify((b as { source?: unknown }).source ?? null) + '>');
+      default:
+        return this.generic(b, prefix);
+    }
+  }
+
+  private generic(b: ContentBlock, prefix: string): SegmentEntry {
+    return this.viaRaw(prefix + '\u0001B' + JSON.stringify(b), () => prefix + stableStringify(normalizeBlock(b)));
+  }
+
+  count(e: SegmentEntry, counter: TokenCounter): number {
+    if (e.count < 0) e.count = counter.count(e.text);
+    return e.count;
+  }
+
+  /** Same order and texts as promptSegments(body) (billing line dropped). */
+  *segments(body: MessagesRequest): Generator<MemoSegment> {
+    for (const t of body.tools ?? []) {
+      yield {
+        kind: 'tool',
+        name: t.name,
+        entry: (() => {
+          const { cache_control: _cc, description, ...rest } = t;
+          const make = () => {
+            const { cache_control: _c, ...r } = t;
+            return stableStringify(r);
+          };
+          return typeof description === 'string'
+            ? this.viaNested('T' + JSON.stringify(rest), description, make)
+            : this.viaRaw('T' + JSON.stringify(t), make);
+        })(),
+      };
+    }
+    const sys: TextBlock[] = typeof body.system === 'string' ? [{ type: 'text', text: body.system }] : (body.system ?? []);
+    for (const s of sys) {
+      if (s.type === 'text' && isBillingLine(s.text)) continue;
+      yield { kind: 'system', entry: this.intern(s.text) };
+    }
+    const msgs = body.messages ?? [];
+    for (let mi = 0; mi < msgs.length; mi++) {
+      const m = msgs[mi]!;
+      const raw: ContentBlock[] = typeof m.content === 'string' ? normalizeContent(m.content) : (m.content ?? []);
+      for (let bi = 0; bi < raw.length; bi++) {
+        const b = raw[bi]!;
+        const prefix = bi === 0 ? `<${m.role}>` : '';
+        const entry = this.block(b, prefix);
+        yield { kind: 'message', role: m.role, blockType: b.type, messageIndex: mi, entry };
+      }
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { Agent } from 'undici';
+import type { CliContext } from '../context.js';
+import type { RegisterCommand } from './index.js';
+import { UsageError } from '../../shared/errors.js';
+import { openDb } from '../../store/db.js';
+import { createCaptureHandler, type CaptureHandler } from '../../capture/capture-handler.js';
+import { createBatchingDbWriter } from '../../capture/request-writer.js';
+import { listen } from '../../capture/listen.js';
+import { printJson, table } from '../output.js';
+
+interface CaptureOptions {
+  upstream: string;
+  port: string;
+  host: string;
+  db: string;
+  json?: boolean;
+}
+
+export const DEFAULT_CAPTURE_PORT = 8082;
+
+/**
+ * `trace capture`: a recording reverse proxy in front of the Anthropic API. Runs until interrupted, then prints
+ * a summary (JSON with --json: { url, upstream, db, requests, complete, errors, aborted, dbWriteErrors }).
+ */
+export const registerCapture: RegisterCommand = (program: Command, ctx: CliContext) => {
+  program
+    .command('capture')
+    .description('Run a recording proxy: forward Anthropic API traffic to --upstream and record every request into a requests.db')
+    .option('--upstream <url>', 'upstream API base URL', 'https://api.anthropic.com')
+    .option('--port <n>', `port to listen on (0 = a free port)`, String(DEFAULT_CAPTURE_PORT))
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--db <path>', 'SQLite database to record into (created/migrated if needed)', 'requests.db')
+    .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
+    .action(async (opts: CaptureOptions) => {
+      let upstream: URL;
+      try {
+        upstream = new URL(opts.upstream);
+      } catch {
+        throw new UsageError(`--upstream must be an absolute http(s) URL, got ${JSON.stringify(opts.upstream)}`);
+      }
+      if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
+        throw new UsageError(`--upstream must be http or https, got ${upstream.protocol}`);
+      }
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${opts.port}`);
+      const dbPath = resolve(ctx.cwd, opts.db);
+      const db = openDb(dbPath);
+      const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, connections: 256 });
+      let handler: CaptureHandler | undefined;
+      const writer = createBatchingDbWriter(db, { onError: (e, row) => handler?.reportWriteError(row.state ?? 'row', e) });
+      handler = createCaptureHandler({ upstream: upstream.href, writer, dispatcher, clock: ctx.clock, logger: ctx.logger });
+      let server;
+      try {
+        server = await listen(handler!, { port, host: opts.host, onError: (e) => ctx.logger.error(`capture: ${String(e)}`) });
+      } catch (e) {
+        db.close();
+        await dispatcher.close();
+        throw new UsageError(`cannot listen on ${opts.host}:${port}: ${(e as Error).message}`);
+      }
+      const line = `listening on ${server.url}\n`;
+      if (opts.json) ctx.stderr(line);
+      else ctx.stdout(line);
+      ctx.logger.info(`capture: forwarding to ${upstream.href}, recording into ${dbPath}`);
+
+      await new Promise<void>((r) => {
+        if (ctx.interrupted.aborted) return r();
+        ctx.interrupted.addEventListener('abort', () => r(), { once: true });
+      });
+      await server.close();
+      // Rows of requests cut off by the shutdown are finished (state aborted) as their streams are cancelled.
+      const grace = new AbortController();
+      await Promise.race([handler!.idle(), ctx.clock.sleep(2000, grace.signal).catch(() => {})]);
+      grace.abort();
+      await dispatcher.destroy().catch(() => {});
+      writer.flush();
+      db.close();
+      const s = handler!.stats;
+      const summary = { url: server.url, upstream: upstream.href, db: dbPath, ...s };
+      if (opts.json) printJson(ctx, summary);
+      else
+        ctx.stdout(
+          table(
+            ['requests', 'complete', 'errors', 'aborted', 'in flight', 'db write errors'],
+            [[s.requests, s.complete, s.errors, s.aborted, s.inFlight, s.dbWriteErrors]],
+            { title: `capture ${server.url} → ${upstream.href} (${dbPath})` },
+          ),
+        );
+    });
+};

@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import type { RegisterCommand } from './index.js';
+import { loadAnalysis } from './analyze.js';
+import { summarize } from '../../analyze/analyze-requests.js';
+import { fmtPct, printJson, table } from '../output.js';
+
+interface ListOptions {
+  jsonlDir?: string;
+  sourceKind?: string;
+  storeIndex: boolean;
+  json?: boolean;
+}
+
+/**
+ * `trace list <source>`: one row per conversation — id, start, requests, agents, models, API tokens, API hit rate.
+ * --json: { source, kind, skipped, conversations: [{ conversationId, sessionId, startMs, endMs, requests, agents,
+ * subagents, models, input, cacheRead, cacheCreation, output, context, tokenHitRate }] }
+ */
+export const registerList: RegisterCommand = (program: Command, ctx: CliContext) => {
+  program
+    .command('list')
+    .description('List the conversations of a trace (requests, agents, models, API tokens, cache hit rate)')
+    .argument('<source>', 'requests.db, claude-code-proxy DB, anyclaude traces, or Claude Code JSONL (file/dir)')
+    .option('--jsonl-dir <dir>', 'Claude Code JSONL to link a DB source by message id')
+    .option('--source-kind <kind>', 'force the importer (trace-db, cc-proxy-db, anyclaude, claude-jsonl)')
+    .option('--no-store-index', 'do not write the conversation_index table into a trace-db source')
+    .option('--json', 'print JSON')
+    .action((sourceArg: string, opts: ListOptions) => {
+      const loaded = loadAnalysis(ctx, sourceArg, { sourceKind: opts.sourceKind, jsonlDir: opts.jsonlDir, tokenizer: null, storeIndex: opts.storeIndex });
+      const r = summarize(loaded.facts, loaded.index);
+      if (opts.json) {
+        printJson(ctx, { source: loaded.source, kind: loaded.kind, skipped: loaded.stats.skipped, conversations: r.conversations });
+        return;
+      }
+      ctx.stdout(
+        table(
+          ['conversation', 'start', 'requests', 'agents', 'models', 'context tokens', 'output', 'API hit rate'],
+          r.conversations.map((c) => [
+            c.conversationId,
+            c.startMs === null ? '-' : new Date(c.startMs).toISOString().replace('T', ' ').slice(0, 19),
+            c.requests,
+            c.subagents ? `${c.agents} (${c.subagents} sub)` : String(c.agents),
+            c.models.join(', '),
+            c.context,
+            c.output,
+            fmtPct(c.tokenHitRate),
+          ]),
+          { title: `${loaded.source} (${loaded.kind}): ${r.conversations.length} conversations, ${r.totals.requests} requests` },
+        ),
+      );
+    });
+};

@@ -1,0 +1,89 @@
+/**
+ * `trace serve`: the built-in inference server (Anthropic Messages + OpenAI Chat Completions over one engine
+ * with a real KV prefix cache). Runs until interrupted; prints `listening on http://HOST:PORT` once ready.
+ */
+import { Option, type Command } from 'commander';
+import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { UsageError, errorMessage } from '../../shared/errors.js';
+import { ENGINES, ENGINE_NAMES } from '../../serve/engines/index.js';
+import { createServeHandler } from '../../serve/http/server.js';
+import { listen } from '../../serve/listen.js';
+import type { CliContext } from '../context.js';
+import { printJson } from '../output.js';
+import type { RegisterCommand } from './index.js';
+
+function int(name: string, min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}`);
+    return n;
+  };
+}
+
+interface ServeOpts {
+  engine: string;
+  model: string;
+  port: number;
+  host: string;
+  cacheBytes: number;
+  maxQueue: number;
+  slots: number;
+  ctxSize?: number;
+  threads?: number;
+  defaultMaxTokens: number;
+  maxOutputTokens: number;
+  json?: boolean;
+}
+
+export const registerServe: RegisterCommand = (program: Command, ctx: CliContext) => {
+  program
+    .command('serve')
+    .description('Run the built-in inference server (Anthropic /v1/messages + OpenAI /v1/chat/completions) with a KV prefix cache')
+    .addOption(new Option('--engine <name>', 'inference engine').choices(ENGINE_NAMES).default('llama'))
+    .requiredOption('--model <path>', 'model file (GGUF for llama) or directory / repo id (mlx)')
+    .option('--port <n>', 'port (0 = any free port)', int('port', 0), 8080)
+    .option('--host <host>', 'interface to bind', '127.0.0.1')
+    .option('--cache-bytes <n>', 'KV prompt-cache budget in bytes (0 disables prefix caching)', int('cache-bytes', 0), 2 ** 30)
+    .option('--max-queue <n>', 'requests that may wait for a slot before 529/503', int('max-queue', 0), 16)
+    .option('--slots <n>', 'concurrent generations (engine sequences)', int('slots', 1), 2)
+    .option('--ctx-size <n>', 'context size in tokens (default: the engine’s choice)', int('ctx-size', 16))
+    .option('--threads <n>', 'CPU threads for the engine', int('threads', 1))
+    .option('--default-max-tokens <n>', 'max_tokens for OpenAI requests that set none', int('default-max-tokens', 1), 1024)
+    .option('--max-output-tokens <n>', 'server cap on generated tokens per request; hitting it ends the turn (stop_reason end_turn), for test models that never emit EOS (0 = no cap)', int('max-output-tokens', 0), 0)
+    .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
+    .action(async (o: ServeOpts) => {
+      const factory = ENGINES[o.engine];
+      if (!factory) throw new UsageError(`unknown engine ${o.engine} (known: ${ENGINE_NAMES.join(', ')})`);
+      const modelPath = o.engine === 'llama' ? resolve(ctx.cwd, o.model) : o.model;
+      if (o.engine === 'llama' && !existsSync(modelPath)) throw new UsageError(`--model ${o.model}: no such file`);
+      const engine = await factory({
+        modelPath,
+        cacheBytes: o.cacheBytes,
+        slots: o.slots,
+        ...(o.ctxSize !== undefined ? { contextSize: o.ctxSize } : {}),
+        ...(o.threads !== undefined ? { threads: o.threads } : {}),
+        logger: ctx.logger,
+      });
+      let server;
+      try {
+        const handler = createServeHandler({ engine, slots: o.slots, maxQueue: o.maxQueue, defaultMaxTokens: o.defaultMaxTokens, maxOutputTokens: o.maxOutputTokens, clock: ctx.clock, logger: ctx.logger });
+        server = await listen(handler, { host: o.host, port: o.port, onError: (e) => ctx.logger.warn(`request failed: ${errorMessage(e)}`) });
+        const line = `listening on ${server.url}\n`;
+        if (o.json) ctx.stderr(line);
+        else ctx.stdout(line);
+        ctx.logger.info(`engine ${engine.info.engine}, model ${engine.info.modelId}, context ${engine.info.contextSize}, template ${engine.info.chatTemplate}, cache ${o.cacheBytes} bytes`);
+        await new Promise<void>((r) => {
+          if (ctx.interrupted.aborted) return r();
+          ctx.interrupted.addEventListener('abort', () => r(), { once: true });
+        });
+        const snap = handler.metrics.snapshot(engine.cacheStats(), { active: handler.queue.active, depth: handler.queue.depth, rejected: handler.queue.rejected, slots: handler.queue.slots, maxQueue: handler.queue.maxQueue });
+        const summary = { url: server.url, engine: engine.info.engine, model: engine.info.modelId, ...snap };
+        if (o.json) printJson(ctx, summary);
+        else ctx.stdout(`served ${snap.requests} requests (${snap.errors} errors); cache hits ${snap.cache.hits}, misses ${snap.cache.misses}, cached tokens ${snap.cache.cached_tokens}\n`);
+      } finally {
+        await server?.close();
+        await engine.close();
+      }
+    });
+};

@@ -1,0 +1,172 @@
+import pLimit from 'p-limit';
+import type { Clock } from '../shared/clock.js';
+import { errorMessage } from '../shared/errors.js';
+import type { FetchLike, ReplayBackend } from './backends/backend.js';
+import { sendRequest } from './backends/backend.js';
+import { recordedBody, syntheticBody, type MaxTokensOption } from './content.js';
+import { createPolicy, type CachePolicy, type SimRequest } from '../analyze/cache/index.js';
+import { summarize, tpotOf, type Slo } from './metrics.js';
+import { RESULT_SCHEMA, type RunConfig, type RunResult } from './results.js';
+import { Scheduler } from './scheduler.js';
+import type { BackendResult, ContentMode, PlannedRequest, ReplayPlan, RequestRecord, TimingMode } from './types.js';
+
+export interface ReplayOptions {
+  plan: ReplayPlan;
+  backend: ReplayBackend;
+  endpoint: string;
+  apiKey: string;
+  model: string;
+  timing: TimingMode;
+  speed: number;
+  content: ContentMode;
+  maxConcurrency: number;
+  maxTokens: MaxTokensOption;
+  slo: Slo;
+  clock: Clock;
+  fetch: FetchLike;
+  /** Ctrl-C: stop scheduling, abort in-flight requests, return partial results. */
+  signal?: AbortSignal;
+  /** Client-side token count when the server reports no usage. */
+  countTokens?: (text: string) => number;
+  /** Client CPU time source (process.cpuUsage in the CLI). */
+  cpuUsage?: () => { user: number; system: number };
+  onProgress?: (done: number, total: number) => void;
+  /**
+   * Cache policy for the expected cached tokens (default 'ideal': unlimited capacity). Looked up when a request is
+   * sent and written when its prefill ends (first token), in the order the replay actually ran.
+   */
+  expectedPolicy?: CachePolicy;
+  /** Everything of the run config the runner does not know itself. */
+  config: Pick<RunConfig, 'source' | 'source_kind' | 'conversation' | 'label' | 'api'>;
+}
+
+function buildBody(req: PlannedRequest, o: ReplayOptions) {
+  if (o.content === 'synthetic') return syntheticBody(req, o.model, o.maxTokens, o.plan.blockSize ?? 64);
+  return recordedBody(req, o.model, o.maxTokens);
+}
+
+/** Runs a replay end to end; never throws for per-request failures (they are records with ok=false). */
+export async function runReplay(o: ReplayOptions): Promise<RunResult> {
+  const { clock, plan } = o;
+  const internal = new AbortController();
+  const onAbort = () => internal.abort(o.signal?.reason);
+  if (o.signal?.aborted) internal.abort(o.signal.reason);
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const scheduler = new Scheduler(plan.requests, { timing: o.timing, speed: o.speed, clock, signal: internal.signal });
+  const limit = pLimit(Math.max(1, o.maxConcurrency));
+  const policy = o.expectedPolicy ?? createPolicy('ideal');
+  const records: RequestRecord[] = [];
+  const cpu0 = o.cpuUsage?.();
+  const startedAt = clock.now();
+  let done = 0;
+
+  const exec = async (req: PlannedRequest, plannedAtMs: number): Promise<void> => {
+    const sentAt = clock.now();
+    const sim: SimRequest | null = req.block ?? null;
+    const lookup = sim ? policy.lookup('', sim, sentAt / 1000) : null;
+    const expected = lookup ? lookup.readTokens : null;
+    let inserted = false;
+    const insert = () => {
+      if (!inserted && sim && lookup) policy.write('', sim, clock.now() / 1000, lookup);
+      inserted = true;
+    };
+    let res: BackendResult;
+    try {
+      const body = buildBody(req, o);
+      res = await sendRequest(o.backend, body, {
+        endpoint: o.endpoint,
+        apiKey: o.apiKey,
+        fetch: o.fetch,
+        clock,
+        signal: internal.signal,
+        onFirstToken: insert,
+      });
+    } catch (e) {
+      res = { ok: false, status: null, error: errorMessage(e), ttftMs: null, itlMs: [], e2eMs: null, promptTokens: null, cachedTokens: null, outputTokens: null, outputText: '', stopReason: null };
+    }
+    if (res.ok) insert();
+    let outputTokens = res.outputTokens;
+    let outSrc: RequestRecord['output_tokens_source'] = outputTokens === null ? null : 'server';
+    if (outputTokens === null && res.outputText && o.countTokens) {
+      outputTokens = o.countTokens(res.outputText);
+      outSrc = 'tokenizer';
+    }
+    const r = req.recorded;
+    records.push({
+      id: req.id,
+      index: req.index,
+      conversation_id: req.conversationId,
+      agent: req.agentKey,
+      ok: res.ok,
+      status: res.status,
+      error: res.error,
+      planned_at_ms: plannedAtMs - startedAt,
+      sent_at_ms: sentAt - startedAt,
+      schedule_lag_ms: sentAt - plannedAtMs,
+      ttft_ms: res.ttftMs,
+      itl_ms: res.itlMs,
+      tpot_ms: tpotOf(res.ttftMs, res.e2eMs, outputTokens),
+      e2e_ms: res.e2eMs,
+      output_tokens: outputTokens,
+      output_tokens_source: outSrc,
+      prompt_tokens: res.promptTokens,
+      cached_tokens: res.cachedTokens,
+      expected_cached_tokens: expected,
+      expected_prompt_tokens: sim ? sim.inputTokens : null,
+      stop_reason: res.stopReason,
+      recorded: {
+        ttft_ms: r.ttftMs,
+        api_ms: r.apiMs,
+        prompt_tokens: r.promptTokens,
+        output_tokens: r.outputTokens,
+        cache_read_tokens: r.cacheReadTokens,
+        think_ms: r.thinkMs,
+      },
+    });
+    done++;
+    o.onProgress?.(done, plan.requests.length);
+  };
+
+  const tasks: Promise<void>[] = [];
+  for await (const d of scheduler.dispatches()) {
+    const id = d.request.id;
+    tasks.push(
+      limit(() => exec(d.request, d.plannedAtMs)).finally(() => scheduler.complete(id)),
+    );
+  }
+  await Promise.allSettled(tasks);
+  o.signal?.removeEventListener('abort', onAbort);
+  const finishedAt = clock.now();
+  const cpu1 = o.cpuUsage?.();
+  const cpuMs = cpu0 && cpu1 ? (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / 1000 : 0;
+  records.sort((a, b) => a.index - b.index);
+  const interrupted = internal.signal.aborted;
+  const summary = summarize(records, {
+    total: plan.requests.length,
+    wallMs: finishedAt - startedAt,
+    recordedWallMs: plan.recordedWallMs,
+    slo: o.slo,
+    cpuMs,
+  });
+  return {
+    schema: RESULT_SCHEMA,
+    status: interrupted ? 'interrupted' : 'complete',
+    started_at: new Date(startedAt).toISOString(),
+    finished_at: new Date(finishedAt).toISOString(),
+    config: {
+      ...o.config,
+      trace: plan.traceName,
+      endpoint: o.endpoint,
+      model: o.model,
+      timing: o.timing,
+      speed: o.speed,
+      content: o.content,
+      max_concurrency: o.maxConcurrency,
+      max_tokens: o.maxTokens,
+      slo_ttft_s: o.slo.ttftS,
+      slo_tpot_s: o.slo.tpotS,
+    },
+    summary,
+    requests: records,
+  };
+}

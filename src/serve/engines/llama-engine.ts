@@ -1,0 +1,279 @@
+/**
+ * `llama` engine: any GGUF through node-llama-cpp (llama.cpp; GPU auto-detected: Metal/CUDA/Vulkan where
+ * present, else CPU). One LlamaContext with N context sequences (slots); each slot keeps its KV state between
+ * requests. The PromptCache trie maps token prefixes to slots: a request takes the free slot with the longest
+ * common prefix unless that would overwrite more cached tokens than it reuses (then the empty / least
+ * recently used slot), the divergent tail is erased (eraseContextTokenRanges) and only the suffix is evaluated.
+ * cachedTokens is measured: prompt tokens minus the tokens the sequence's TokenMeter saw evaluated in prefill.
+ * At least the last prompt token is always evaluated (its logits sample the first output token), so an
+ * identical repeated prompt reports cachedTokens = promptTokens - 1.
+ */
+import { availableParallelism } from 'node:os';
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import { EngineError, AbortedError, errorMessage } from '../../shared/errors.js';
+import { silentLogger } from '../../shared/logger.js';
+import type { CacheStats, Engine, EngineInfo, EngineOptions, GenerateEvent, GenerateRequest } from '../engine.js';
+import { PromptCache } from '../prompt-cache.js';
+import { SlotPool } from './slot-pool.js';
+import { StopTextStream } from './stop-text.js';
+
+interface Slot {
+  id: string;
+  seq: LlamaContextSequence;
+}
+
+export type LlamaEngineOptions = EngineOptions;
+
+/** Bytes of f16 KV cache per token, from GGUF metadata (llama.cpp's default cache type is f16). */
+export function kvBytesPerTokenFromMetadata(meta: Record<string, unknown>): number {
+  const general = meta.general as { architecture?: string } | undefined;
+  const arch = general?.architecture ?? 'llama';
+  const a = (meta[arch] ?? {}) as Record<string, unknown>;
+  const att = (a.attention ?? {}) as Record<string, unknown>;
+  const num = (v: unknown, d: number) => (typeof v === 'number' ? v : Array.isArray(v) ? Math.max(...(v as number[])) : d);
+  const layers = num(a.block_count, 1);
+  const embd = num(a.embedding_length, 1);
+  const heads = num(att.head_count, 1);
+  const kvHeads = num(att.head_count_kv, heads);
+  const kLen = num(att.key_length, embd / heads);
+  const vLen = num(att.value_length, embd / heads);
+  return layers * kvHeads * (kLen + vLen) * 2;
+}
+
+function chatTemplateFamily(src: string | undefined): string {
+  if (!src) return 'raw';
+  if (src.includes('<|im_start|>')) return src.includes('<think>') ? 'qwen3' : 'chatml';
+  if (src.includes('<|start_header_id|>')) return 'llama3';
+  return 'raw';
+}
+
+export async function createLlamaEngine(options: LlamaEngineOptions): Promise<Engine> {
+  const logger = options.logger ?? silentLogger;
+  const nlc = await import('node-llama-cpp');
+  let llama: Llama | undefined;
+  let model: LlamaModel | undefined;
+  let context: LlamaContext | undefined;
+  try {
+    llama = await nlc.getLlama({
+      gpu: options.gpu ?? 'auto',
+      build: 'never',
+      logLevel: nlc.LlamaLogLevel.warn,
+      logger: (level, message) => {
+        const m = message.trimEnd();
+        if (m) (level === nlc.LlamaLogLevel.error || level === nlc.LlamaLogLevel.fatal ? logger.error : logger.debug)(`llama.cpp: ${m}`);
+      },
+    });
+    model = await llama.loadModel({ modelPath: options.modelPath });
+    const slotCount = Math.max(1, options.slots ?? 2);
+    const trainCtx = model.trainContextSize;
+    context = await model.createContext({
+      contextSize: Math.min(options.contextSize ?? Math.min(trainCtx, 8192), trainCtx),
+      sequences: slotCount,
+      // llama.cpp's worker threads spin-wait: using every core starves the event loop and other processes, so
+      // default to one core fewer than available.
+      threads: options.threads ?? Math.max(1, availableParallelism() - 1),
+    });
+    return new LlamaEngine(llama, model, context, options, slotCount);
+  } catch (e) {
+    await context?.dispose().catch(() => {});
+    await model?.dispose().catch(() => {});
+    await llama?.dispose().catch(() => {});
+    throw new EngineError(`llama engine: cannot load ${options.modelPath}: ${errorMessage(e)}`, { cause: e });
+  }
+}
+
+class LlamaEngine implements Engine {
+  readonly info: EngineInfo;
+  private readonly cache: PromptCache;
+  private readonly pool: SlotPool<Slot>;
+  private closed = false;
+
+  constructor(
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    options: EngineOptions,
+    slotCount: number,
+  ) {
+    const meta = model.fileInfo.metadata as unknown as Record<string, unknown>;
+    const tpl = (meta.tokenizer as { chat_template?: string } | undefined)?.chat_template;
+    const kvBytesPerToken = kvBytesPerTokenFromMetadata(meta);
+    const stop = new Set<number>();
+    for (const t of [model.tokens.eos, model.tokens.eot]) if (t != null) stop.add(t);
+    const generalName = (meta.general as { name?: string } | undefined)?.name;
+    this.info = Object.freeze({
+      engine: 'llama',
+      modelId: generalName ?? options.modelPath.split('/').pop()!.replace(/\.gguf$/i, ''),
+      contextSize: context.contextSize,
+      chatTemplate: chatTemplateFamily(tpl),
+      ...(tpl ? { chatTemplateSource: tpl } : {}),
+      kvBytesPerToken,
+      stopTokens: [...stop],
+    });
+    this.cache = new PromptCache({ capacityBytes: options.cacheBytes, kvBytesPerToken });
+    const slots: Slot[] = [];
+    for (let i = 0; i < slotCount; i++) slots.push({ id: `slot${i}`, seq: context.getSequence() });
+    this.pool = new SlotPool(slots);
+  }
+
+  async tokenize(text: string): Promise<number[]> {
+    return [...this.model.tokenize(text, true)];
+  }
+
+  async detokenize(tokens: number[]): Promise<string> {
+    return this.model.detokenize(tokens as Token[], true);
+  }
+
+  cacheStats(): CacheStats {
+    return this.cache.stats();
+  }
+
+  async *generate(req: GenerateRequest): AsyncGenerator<GenerateEvent> {
+    if (this.closed) throw new EngineError('llama engine is closed');
+    const prompt = req.promptTokens;
+    if (prompt.length === 0) throw new EngineError('empty prompt');
+    const nCtx = this.context.contextSize;
+    if (prompt.length >= nCtx) throw new EngineError(`prompt of ${prompt.length} tokens does not fit the context (${nCtx})`, { details: { promptTokens: prompt.length, contextSize: nCtx } });
+    let slot: Slot;
+    try {
+      if (req.signal?.aborted) throw req.signal.reason;
+      slot = await this.pool.acquire((free) => {
+        // The free slot with the longest common prefix (trie), unless the request would overwrite more of its
+        // cached tokens than it reuses (e.g. only the tools are shared): then the empty / least recently used one.
+        const ids = new Set(free.map((s) => s.id));
+        const m = this.cache.lookup(prompt, (id) => ids.has(id));
+        const lost = m ? (this.cache.tokensOf(m.id)?.length ?? 0) - m.length : Infinity;
+        const pick = m && lost <= m.length ? m.id : (this.cache.coldest([...ids]) ?? free[0]!.id);
+        return free.find((s) => s.id === pick)!;
+      }, req.signal);
+    } catch {
+      yield { type: 'done', stopReason: 'aborted', promptTokens: prompt.length, cachedTokens: 0, outputTokens: 0, prefillMs: 0, decodeMs: 0 };
+      return;
+    }
+    try {
+      yield* this.run(slot, req, performance.now()); // prefillMs counts from here, not from queueing
+    } finally {
+      this.pool.release(slot);
+    }
+  }
+
+  private async *run(slot: Slot, req: GenerateRequest, t0: number): AsyncGenerator<GenerateEvent> {
+    const prompt = req.promptTokens;
+    const seq = slot.seq;
+    // How much of this slot's KV state to keep: the common prefix, but at least one prompt token is evaluated.
+    let keep = 0;
+    if (this.cache.enabled && this.cache.has(slot.id)) {
+      const held = seq.contextTokens;
+      let lcp = 0;
+      while (lcp < held.length && lcp < prompt.length && held[lcp] === prompt[lcp]) lcp++;
+      keep = Math.min(lcp, prompt.length - 1);
+    }
+    this.cache.remove(slot.id); // the slot's contents are in flux until we re-insert them
+    try {
+      if (keep === 0) await seq.clearHistory();
+      else if (seq.nextTokenIndex > keep) await seq.eraseContextTokenRanges([{ start: keep, end: seq.nextTokenIndex }]);
+    } catch (e) {
+      await seq.clearHistory().catch(() => {});
+      throw new EngineError(`llama engine: cannot reuse KV state: ${errorMessage(e)}`, { cause: e });
+    }
+    const meterIn = seq.tokenMeter.usedInputTokens + seq.tokenMeter.usedOutputTokens;
+    const suffix = prompt.slice(keep) as Token[];
+    const maxTokens = Math.max(0, Math.min(req.maxTokens, this.context.contextSize - prompt.length));
+    const stopIds = new Set(this.info.stopTokens);
+    const text = new StopTextStream(req.stop ?? []);
+    const out: Token[] = [];
+    // Incremental detokenisation: text of out[0..start) is final (no partial UTF-8 at its end); only the tail
+    // is re-detokenised each step, with a few preceding tokens as context (keeps long outputs O(n)).
+    let committed = '';
+    let start = 0;
+    const fullText = (): string => {
+      const tail = this.model.detokenize(out.slice(start), false, out.slice(Math.max(0, start - 8), start));
+      if (!tail.endsWith('\uFFFD') && out.length - start >= 4) {
+        committed += tail;
+        start = out.length;
+        return committed;
+      }
+      return committed + tail;
+    };
+    let cachedTokens = keep;
+    let prefillMs = 0;
+    let tPrefill = 0;
+    let stopReason: 'stop' | 'length' | 'stop_sequence' | 'aborted' = 'length';
+    let stopSequence: string | undefined;
+    let trailing = '';
+    let prefilled = false;
+    const gen = seq.evaluate(suffix, {
+      temperature: req.temperature ?? 0,
+      ...(req.topP !== undefined ? { topP: req.topP } : {}),
+      ...(req.seed !== undefined ? { seed: req.seed } : {}),
+    });
+    try {
+      for await (const tok of gen) {
+        if (!prefilled) {
+          prefilled = true;
+          tPrefill = performance.now();
+          prefillMs = tPrefill - t0;
+          const evaluated = seq.tokenMeter.usedInputTokens + seq.tokenMeter.usedOutputTokens - meterIn;
+          cachedTokens = Math.max(0, prompt.length - evaluated);
+          this.cache.record(prompt.length, cachedTokens);
+          yield { type: 'prefill', promptTokens: prompt.length, cachedTokens, prefillMs };
+        }
+        if (req.signal?.aborted) {
+          stopReason = 'aborted';
+          break;
+        }
+        if (stopIds.has(tok)) {
+          stopReason = 'stop';
+          trailing = text.flush(fullText());
+          break;
+        }
+        if (out.length >= maxTokens) {
+          stopReason = 'length';
+          trailing = text.flush(fullText());
+          break;
+        }
+        out.push(tok);
+        const r = text.push(fullText());
+        yield { type: 'token', id: tok, text: r.text };
+        if (r.stopSequence !== undefined) {
+          stopReason = 'stop_sequence';
+          stopSequence = r.stopSequence;
+          break;
+        }
+        if (req.signal?.aborted) {
+          stopReason = 'aborted';
+          break;
+        }
+      }
+    } catch (e) {
+      if (e instanceof AbortedError) stopReason = 'aborted';
+      else throw new EngineError(`llama engine: generation failed: ${errorMessage(e)}`, { cause: e });
+    } finally {
+      await gen.return(undefined).catch(() => {});
+      // Remember what this slot now holds (prompt + evaluated output tokens) for the next request. Evicted
+      // slots are only forgotten here: llama.cpp preallocates the context's KV memory, and the next request
+      // placed on a forgotten slot clears it before use (clearing it now could race with that request).
+      this.cache.put(slot.id, seq.contextTokens, (id) => this.pool.isFree(id));
+    }
+    const decodeMs = prefilled ? performance.now() - tPrefill : 0;
+    yield {
+      type: 'done',
+      stopReason,
+      ...(stopSequence !== undefined ? { stopSequence } : {}),
+      ...(trailing ? { trailingText: trailing } : {}),
+      promptTokens: prompt.length,
+      cachedTokens,
+      outputTokens: out.length,
+      prefillMs,
+      decodeMs,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.context.dispose();
+    await this.model.dispose();
+    await this.llama.dispose();
+  }
+}

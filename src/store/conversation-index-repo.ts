@@ -1,0 +1,110 @@
+import type { Db } from './db.js';
+import { hasTable } from './db.js';
+
+/**
+ * Stores the conversation index (src/analyze/conversation-index.ts) in a requests.db, table
+ * `conversation_index` (migration 2): one row per request —
+ *   request_id, conversation_id, agent_id, parent_agent_id, is_subagent (0/1), turn_index,
+ *   parent_request_id, spawned_by_request_id, duplicate_of, duplicate_kind, kind, side, linked_by,
+ *   think_time_ms, api_time_ms
+ * plus `conversation_index_meta` (key/value: built_at, request_count, linking).
+ * `writeConversationIndex` replaces the whole table in one transaction, so rebuilding is idempotent.
+ * Consumers (cache simulation, report) read it with `readConversationIndex` → Map request id → row.
+ */
+/** One stored row (same shape as analyze's ConversationIndexRow; the store does not import analyze). */
+export interface ConversationIndexRow {
+  id: string;
+  conversationId: string;
+  agentId: string;
+  parentAgentId: string | null;
+  isSubagent: boolean;
+  turnIndex: number;
+  parentRequestId: string | null;
+  spawnedByRequestId: string | null;
+  duplicateOf: string | null;
+  duplicateKind: 'stream-retry' | 'resend' | null;
+  /** text | tool_use | tool_result | side | error */
+  kind: string;
+  /** title | quota | count_tokens | null */
+  side: string | null;
+  /** jsonl | prefix | spawn | session | new | side */
+  linkedBy: string;
+  thinkTimeMs: number | null;
+  apiTimeMs: number | null;
+}
+
+export interface StoredIndexMeta {
+  builtAt: string;
+  requestCount: number;
+  /** 'structural' or 'jsonl' (when --jsonl-dir supplied hints). */
+  linking: string;
+}
+
+export function writeConversationIndex(db: Db, rows: readonly ConversationIndexRow[], meta: StoredIndexMeta): void {
+  const ins = db.prepare(
+    `INSERT INTO conversation_index (request_id, conversation_id, agent_id, parent_agent_id, is_subagent, turn_index,
+      parent_request_id, spawned_by_request_id, duplicate_of, duplicate_kind, kind, side, linked_by, think_time_ms, api_time_ms)
+     VALUES (@id, @conversationId, @agentId, @parentAgentId, @isSubagent, @turnIndex, @parentRequestId, @spawnedByRequestId,
+      @duplicateOf, @duplicateKind, @kind, @side, @linkedBy, @thinkTimeMs, @apiTimeMs)`,
+  );
+  const setMeta = db.prepare('INSERT OR REPLACE INTO conversation_index_meta (key, value) VALUES (?, ?)');
+  db.transaction(() => {
+    db.exec('DELETE FROM conversation_index; DELETE FROM conversation_index_meta;');
+    for (const r of rows) ins.run({ ...r, isSubagent: r.isSubagent ? 1 : 0 });
+    setMeta.run('built_at', meta.builtAt);
+    setMeta.run('request_count', String(meta.requestCount));
+    setMeta.run('linking', meta.linking);
+  })();
+}
+
+interface Row {
+  request_id: string;
+  conversation_id: string;
+  agent_id: string;
+  parent_agent_id: string | null;
+  is_subagent: number;
+  turn_index: number;
+  parent_request_id: string | null;
+  spawned_by_request_id: string | null;
+  duplicate_of: string | null;
+  duplicate_kind: string | null;
+  kind: string;
+  side: string | null;
+  linked_by: string;
+  think_time_ms: number | null;
+  api_time_ms: number | null;
+}
+
+/** The stored index (empty map when the table is absent or empty). */
+export function readConversationIndex(db: Db): Map<string, ConversationIndexRow> {
+  const out = new Map<string, ConversationIndexRow>();
+  if (!hasTable(db, 'conversation_index')) return out;
+  for (const r of db.prepare('SELECT * FROM conversation_index').iterate() as Iterable<Row>) {
+    out.set(r.request_id, {
+      id: r.request_id,
+      conversationId: r.conversation_id,
+      agentId: r.agent_id,
+      parentAgentId: r.parent_agent_id,
+      isSubagent: r.is_subagent === 1,
+      turnIndex: r.turn_index,
+      parentRequestId: r.parent_request_id,
+      spawnedByRequestId: r.spawned_by_request_id,
+      duplicateOf: r.duplicate_of,
+      duplicateKind: r.duplicate_kind as ConversationIndexRow['duplicateKind'],
+      kind: r.kind,
+      side: r.side,
+      linkedBy: r.linked_by,
+      thinkTimeMs: r.think_time_ms,
+      apiTimeMs: r.api_time_ms,
+    });
+  }
+  return out;
+}
+
+export function readConversationIndexMeta(db: Db): StoredIndexMeta | null {
+  if (!hasTable(db, 'conversation_index_meta')) return null;
+  const rows = db.prepare('SELECT key, value FROM conversation_index_meta').all() as { key: string; value: string }[];
+  if (rows.length === 0) return null;
+  const m = Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  return { builtAt: m.built_at ?? '', requestCount: Number(m.request_count ?? 0), linking: m.linking ?? 'structural' };
+}

@@ -1,0 +1,75 @@
+import { openDb, hasColumn, hasTable, type Db } from '../db.js';
+import { iterateRequests } from '../requests-repo.js';
+import type { RequestsTable } from '../db-types.js';
+import type { TraceRequest } from '../../shared/trace-record.js';
+import { SourceError, errorMessage } from '../../shared/errors.js';
+import type { OpenSourceOptions, OpenedSource, SourceProbe, SourceStats } from './source.js';
+import { rowToTraceRequest } from './requests-row.js';
+
+/** Shared plumbing of the two SQLite importers (trace-db, cc-proxy-db). Both open the file READ-ONLY. */
+
+export const SQLITE_MAGIC = 'SQLite format 3\u0000';
+
+export function isSqlite(probe: SourceProbe): boolean {
+  return !probe.isDirectory && probe.head !== null && probe.head.subarray(0, 16).toString('latin1') === SQLITE_MAGIC;
+}
+
+/** 'trace' when the requests table has our columns, 'cc-proxy' when it has only claude-code-proxy's, null otherwise. */
+export function sqliteFlavour(path: string): 'trace' | 'cc-proxy' | null {
+  let db: Db | undefined;
+  try {
+    db = openDb(path, { readonly: true });
+    if (!hasTable(db, 'requests')) return null;
+    return hasColumn(db, 'requests', 'started_at_ms') ? 'trace' : 'cc-proxy';
+  } catch {
+    return null;
+  } finally {
+    db?.close();
+  }
+}
+
+export function openSqliteSource(path: string, kind: string, options: OpenSourceOptions): OpenedSource {
+  let db: Db;
+  try {
+    db = openDb(path, { readonly: true, mustExist: true });
+  } catch (e) {
+    throw new SourceError(`cannot open ${path} as a SQLite requests database: ${errorMessage(e)}`, { cause: e });
+  }
+  if (!hasTable(db, 'requests')) {
+    db.close();
+    throw new SourceError(`${path} has no "requests" table`);
+  }
+  const estimatedCount = (db.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n;
+  const stats: SourceStats = { skipped: 0, yielded: 0 };
+  let closed = false;
+  function* requests(): Generator<TraceRequest> {
+    let skippedThisPass = 0;
+    let yieldedThisPass = 0;
+    for (const row of iterateRequests(db)) {
+      let r: TraceRequest;
+      try {
+        r = rowToTraceRequest(row as Partial<RequestsTable>, kind);
+      } catch (e) {
+        skippedThisPass++;
+        stats.skipped = Math.max(stats.skipped, skippedThisPass);
+        options.logger.warn(`${path}: skipping malformed row ${String((row as { id?: unknown }).id)}: ${errorMessage(e)}`);
+        continue;
+      }
+      yieldedThisPass++;
+      stats.yielded = Math.max(stats.yielded, yieldedThisPass);
+      yield r;
+    }
+  }
+  return {
+    kind,
+    path,
+    level: 'content',
+    estimatedCount,
+    requests,
+    stats,
+    close() {
+      if (!closed) db.close();
+      closed = true;
+    },
+  };
+}

@@ -1,0 +1,117 @@
+/** `trace capture` as a real process (bin/trace.js → dist/): start, traffic, SIGTERM summary, SIGKILL evidence. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Agent, request } from 'undici';
+import { createFakeAnthropic, textReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
+import { spawnCapture, type SpawnedCapture } from './spawn-capture.js';
+import { messagesBody } from './harness.js';
+import type { RequestsTable } from '../../src/store/db-types.js';
+
+let fake: FakeAnthropic | undefined;
+let cap: SpawnedCapture | undefined;
+let dir: string | undefined;
+afterEach(async () => {
+  await cap?.kill9();
+  await fake?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  cap = fake = dir = undefined;
+});
+
+async function post(url: string, agent: Agent, body = messagesBody()) {
+  const res = await request(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': 'sk-plain-secret' },
+    body: JSON.stringify(body),
+    dispatcher: agent,
+  });
+  return { status: res.statusCode, text: await res.body.text() };
+}
+
+describe('trace capture (process)', () => {
+  it('prints the listening line, records traffic, and prints a JSON summary on SIGTERM', async () => {
+    fake = createFakeAnthropic();
+    await fake.listen();
+    dir = mkdtempSync(join(tmpdir(), 'trace-cap-cli-'));
+    const db = join(dir, 'requests.db');
+    cap = await spawnCapture(['--upstream', fake.url, '--db', db, '--json']);
+    expect(cap.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const agent = new Agent();
+    for (let i = 0; i < 3; i++) {
+      const r = await post(cap.url, agent);
+      expect(r.status).toBe(200);
+      expect(r.text).toContain('message_stop');
+    }
+    await agent.close();
+    expect(await cap.stop()).toBe(0);
+    const summary = JSON.parse(cap.stdout()) as Record<string, unknown>;
+    expect(summary).toMatchObject({ url: cap.url, upstream: `${fake.url}/`, db, requests: 3, complete: 3, errors: 0, aborted: 0, dbWriteErrors: 0 });
+    const rdb = new Database(db, { readonly: true });
+    const rows = rdb.prepare('SELECT * FROM requests ORDER BY seq').all() as RequestsTable[];
+    rdb.close();
+    expect(rows).toHaveLength(3);
+    expect(rows.every((r) => r.state === 'complete' && r.ttft_ms !== null && r.input_tokens !== null)).toBe(true);
+    expect(JSON.stringify(rows)).not.toContain('sk-plain-secret');
+  });
+
+  it('SIGTERM with a stream in flight: exits 0, the cut request is stored as aborted and the upstream saw the abort', async () => {
+    fake = createFakeAnthropic({ script: () => textReply('w'.repeat(100), { pieceSize: 1, eventDelayMs: 200 }) });
+    await fake.listen();
+    dir = mkdtempSync(join(tmpdir(), 'trace-cap-term-'));
+    const db = join(dir, 'requests.db');
+    cap = await spawnCapture(['--upstream', fake.url, '--db', db, '--json']);
+    const agent = new Agent();
+    const res = await request(`${cap.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(messagesBody()), dispatcher: agent });
+    const it = res.body[Symbol.asyncIterator]();
+    await it.next();
+    expect(await cap.stop()).toBe(0);
+    await expect((async () => {
+      for (let r = await it.next(); !r.done; r = await it.next());
+    })()).rejects.toThrow();
+    await agent.destroy();
+    await fake.waitFor(() => fake!.aborts().length === 1);
+    expect(JSON.parse(cap.stdout())).toMatchObject({ requests: 1, aborted: 1, inFlight: 0 });
+    const rdb = new Database(db, { readonly: true });
+    const row = rdb.prepare('SELECT state, error FROM requests').get() as RequestsTable;
+    rdb.close();
+    expect(row.state).toBe('aborted');
+  });
+
+  it('rejects a bad --upstream with exit code 2', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'trace-cap-cli-'));
+    await expect(spawnCapture(['--upstream', 'not a url', '--db', join(dir, 'x.db')], 15_000)).rejects.toThrow(/exited \(2\)/);
+  });
+
+  it('kill -9 during capture leaves a readable DB with the in-flight request as a pending row', async () => {
+    fake = createFakeAnthropic({
+      // request 0 completes; request 1 streams slowly and is in flight when the proxy dies
+      script: (_b, i) => (i === 0 ? textReply('done') : textReply('z'.repeat(200), { pieceSize: 2, eventDelayMs: 200 })),
+    });
+    await fake.listen();
+    dir = mkdtempSync(join(tmpdir(), 'trace-cap-kill-'));
+    const db = join(dir, 'requests.db');
+    cap = await spawnCapture(['--upstream', fake.url, '--db', db]);
+    const agent = new Agent();
+    expect((await post(cap.url, agent)).status).toBe(200);
+    const res = await request(`${cap.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(messagesBody()), dispatcher: agent });
+    const it = res.body[Symbol.asyncIterator]();
+    await it.next(); // the stream is flowing through the proxy
+    await cap.kill9();
+    await expect((async () => {
+      for (let r = await it.next(); !r.done; r = await it.next());
+    })()).rejects.toThrow();
+    await agent.destroy();
+    expect(existsSync(db)).toBe(true);
+    const rdb = new Database(db, { readonly: true, fileMustExist: true });
+    expect(rdb.pragma('integrity_check', { simple: true })).toBe('ok');
+    const rows = rdb.prepare('SELECT * FROM requests ORDER BY seq').all() as RequestsTable[];
+    rdb.close();
+    expect(rows).toHaveLength(2);
+    expect(rows[0]!.state).toBe('complete');
+    expect(rows[1]!.state).toBe('pending');
+    expect(rows[1]!.model).toBe('claude-opus-4-8');
+    expect(rows[1]!.body).toBe(JSON.stringify(messagesBody()));
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * Done-when: a requests.db captured from the REAL Claude Code CLI (through `trace capture` to a fake upstream),
+ * replayed with `trace replay` against `trace serve --engine llama` running a tiny GGUF (`trace model tiny`):
+ * every request succeeds and the server-reported cache hit rate matches the simulation's expectation within
+ * 1 percentage point. Every piece runs as a real process over real sockets. Slow (CPU prefill of ~70 KB prompts):
+ * opt in with TRACE_E2E_LLAMA=1; skipped with the reason otherwise or when a piece is missing.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, TRACE_BIN } from '../helpers/paths.js';
+import { createFakeAnthropic, defaultScript, lastToolResultText, textReply, toolUseReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
+
+const run = promisify(execFile);
+const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
+const LLAMA = existsSync(join(ROOT, 'node_modules', 'node-llama-cpp'));
+const SERVE = existsSync(join(ROOT, 'src', 'cli', 'commands', 'serve.ts'));
+const OPT_IN = process.env.TRACE_E2E_LLAMA === '1';
+const reason = !existsSync(CLAUDE)
+  ? 'real Claude Code CLI missing'
+  : !LLAMA || !SERVE
+    ? 'trace serve --engine llama missing'
+    : !OPT_IN
+      ? 'slow end-to-end (set TRACE_E2E_LLAMA=1)'
+      : null;
+
+/** Spawns `node bin/trace.js <args>` and resolves once it prints `listening on URL`. */
+async function spawnListening(args: string[], timeoutMs: number): Promise<{ url: string; proc: ChildProcess; stop: () => Promise<void>; log: () => string }> {
+  const proc = spawn(process.execPath, [TRACE_BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${args[0]} did not start: ${log}`)), timeoutMs);
+    const on = (d: Buffer) => {
+      log += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(log);
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]!);
+      }
+    };
+    proc.stdout!.on('data', on);
+    proc.stderr!.on('data', on);
+    void exited.then(() => reject(new Error(`${args[0]} exited early: ${log}`)));
+  });
+  return {
+    url,
+    proc,
+    log: () => log,
+    stop: async () => {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    },
+  };
+}
+
+function runClaude(args: string[], cwd: string, env: Record<string, string>, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const p = spawn(CLAUDE, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+}
+
+describe.skipIf(reason !== null)(`replay of a real Claude Code capture against trace serve --engine llama${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trace-replay-llama-'));
+  let fake: FakeAnthropic | undefined;
+  const procs: { stop: () => Promise<void> }[] = [];
+  afterAll(async () => {
+    for (const p of procs) await p.stop();
+    await fake?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('every request succeeds; server cache hit rate = simulated within 1 pp', async () => {
+    // 1. capture: real CLI → trace capture → fake upstream driving one Read-tool loop
+    const project = join(dir, 'project');
+    const home = join(dir, 'home');
+    mkdirSync(project);
+    mkdirSync(home);
+    const hello = join(project, 'hello.txt');
+    writeFileSync(hello, 'The secret word is pineapple-42.\n');
+    const isMain = (b: any) => Array.isArray(b?.tools) && b.tools.some((t: any) => t?.name === 'Read');
+    fake = createFakeAnthropic({
+      script: (body, i, seen) => {
+        if (!isMain(body)) return defaultScript(body, i, seen);
+        const r = lastToolResultText(body);
+        return r === undefined ? toolUseReply('Read', { file_path: hello }, { text: 'Reading.' }) : textReply(`It says: ${r}`);
+      },
+    });
+    await fake.listen();
+    const db = join(dir, 'requests.db');
+    const cap = await spawnListening(['capture', '--port', '0', '--upstream', fake.url, '--db', db], 30_000);
+    procs.push(cap);
+    const code = await runClaude(['-p', 'Read the file hello.txt', '--allowedTools', 'Read', '--output-format', 'stream-json', '--verbose'], project, {
+      HOME: home,
+      ANTHROPIC_BASE_URL: cap.url,
+      ANTHROPIC_API_KEY: 'sk-ant-fake',
+      DISABLE_TELEMETRY: '1',
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+      DISABLE_AUTOUPDATER: '1',
+      DISABLE_ERROR_REPORTING: '1',
+    }, 180_000);
+    expect(code).toBe(0);
+    await cap.stop();
+
+    // 2. serve: tiny byte-level GGUF; token-granular prompt cache
+    const model = join(dir, 'tiny.gguf');
+    await run(process.execPath, [TRACE_BIN, 'model', 'tiny', '--out', model, '--layers', '1', '--dim', '16', '--context', '131072']);
+    const srv = await spawnListening(['serve', '--engine', 'llama', '--model', model, '--port', '0', '--ctx-size', '131072', '--slots', '2', '--max-output-tokens', '4'], 120_000);
+    procs.push(srv);
+
+    // 3. replay (closed loop, no think waits) and compare with the simulation at a fine block size
+    const out = join(dir, 'replays');
+    const r = await run(process.execPath, [TRACE_BIN, 'replay', db, '--endpoint', srv.url, '--api', 'anthropic', '--model', 'tiny', '--timing', 'fast', '--max-tokens', '4', '--max-concurrency', '1', '--block-size', '16', '--out', out, '--json'], { maxBuffer: 64 << 20 });
+    const res = JSON.parse(r.stdout) as { summary: any };
+    expect(res.summary.requests.failed).toBe(0);
+    expect(res.summary.requests.ok).toBe(res.summary.requests.total);
+    expect(res.summary.requests.total).toBeGreaterThanOrEqual(2);
+    const server = res.summary.cache.server_hit_rate as number;
+    const expected = res.summary.cache.expected_hit_rate as number;
+    expect(server).toBeGreaterThan(0.2); // the tool-result turn reuses the first turn's prompt
+    expect(Math.abs(server - expected)).toBeLessThanOrEqual(0.01);
+  }, 900_000);
+});
