@@ -1,8 +1,9 @@
 /**
- * Analysis throughput on a generated requests.db: 2,000 requests, ~100 M effective prompt tokens (20
+ * Analysis throughput on a generated requests.db: 2,000 requests, ~120 M effective prompt tokens (20
  * conversations of 100 append-only turns sharing ~70 KB of tools + system; context grows from ~18 k to ~82 k
  * tokens). "Effective tokens" = the sum over requests of each full prompt's size (chars / 4), i.e. what an
- * API without a prefix cache would process. Measured side by side in one run: linking + usage only, and with the claude-tokenizer breakdown
+ * API without a prefix cache would process. Measured side by side in one run: linking + usage only, and with
+ * the claude-tokenizer breakdown
  * (content-addressed: unique content is tokenised once). Rates per wall second and per CPU second.
  * Also reports peak RSS (process high-water mark, generation included — generation streams one body at a time).
  */
@@ -92,7 +93,7 @@ function analyse(path: string, tokenizer: string | null): { ms: number; cpuMs: n
 
 const bench: BenchModule = {
   name: 'analyze',
-  description: 'trace analyze throughput (effective prompt tokens/s) on a generated 2,000-request ~100 M-token DB',
+  description: 'trace analyze throughput (effective prompt tokens/s) on a generated 2,000-request ~120 M-token DB',
   async run() {
     const dir = mkdtempSync(join(tmpdir(), 'trace-bench-analyze-'));
     try {

@@ -126,7 +126,8 @@ export function createCaptureHandler(options: CaptureHandlerOptions): CaptureHan
     // Forward first; parsing and the pending-row write happen while the upstream works.
     const headers: Record<string, string> = {};
     req.headers.forEach((v, k) => {
-      if (HOP_BY_HOP.has(k) || k === 'host' || k === 'content-length') return;
+      // `expect: 100-continue` was already answered by the listening side (and undici refuses it).
+      if (HOP_BY_HOP.has(k) || k === 'host' || k === 'content-length' || k === 'expect') return;
       headers[k] = v;
     });
     const upstreamResponse = options.dispatcher.request({

@@ -43,7 +43,8 @@ export async function listen(handler: FetchHandler, options: ListenOptions = {})
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
+    // A deep accept queue: Claude Code sub-agents and load tests open many connections in the same instant.
+    server.listen({ port: options.port ?? 0, host, backlog: 4096 }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -33,7 +33,6 @@ export function validateAnthropicStream(events: SseEvent[]): StreamSummary {
   let stopReason: string | null = null;
   let usage: StreamSummary['usage'] = null;
   let next = 0;
-  let sawDelta = false;
   const types: string[] = [];
   for (const ev of events) {
     let d: Record<string, any>;
@@ -70,7 +69,6 @@ export function validateAnthropicStream(events: SseEvent[]): StreamSummary {
         break;
       }
       case 'content_block_delta': {
-        sawDelta = true;
         const b = blocks.get(d.index);
         if (!b || !b.open) {
           errors.push(`content_block_delta for block ${d.index} that is not open`);
@@ -113,7 +111,6 @@ export function validateAnthropicStream(events: SseEvent[]): StreamSummary {
   if (types[types.length - 1] !== 'message_stop') errors.push('stream does not end with message_stop');
   if (!types.includes('message_delta')) errors.push('no message_delta');
   for (const [i, b] of blocks) if (b.open) errors.push(`block ${i} never stopped`);
-  void sawDelta;
   const toolCalls: StreamToolCall[] = [];
   for (const b of blocks.values()) {
     if (b.type !== 'tool_use') continue;

@@ -36,6 +36,13 @@ export interface GenerateRequest {
   stop?: string[];
   /** Aborting stops generation promptly (client disconnect). */
   signal?: AbortSignal;
+  /**
+   * GBNF grammar (llama.cpp syntax, root rule `root`) constraining every sampled token; generation ends when the
+   * grammar is complete (stopReason 'stop'), or at EOS / max tokens / a stop sequence. It does not affect prompt
+   * (prefill) reuse. Engines that cannot apply it throw EngineError. (Compatible extension; see
+   * src/serve/tool-grammar.ts.)
+   */
+  grammar?: string;
 }
 
 export type GenerateEvent =

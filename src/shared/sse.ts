@@ -12,60 +12,61 @@ export interface SseEvent {
 }
 
 export class SseParser {
-  private buf = '';
+  /** Pieces of the current, not yet terminated line (kept apart so a very long line is never rescanned or re-copied per chunk). */
+  private pending: string[] = [];
   private decoder = new TextDecoder('utf-8');
   private eventType: string | undefined;
   private dataLines: string[] = [];
   private lastId: string | undefined;
   private retry: number | undefined;
   private sawCR = false;
-  /** How far `buf` has already been scanned for line breaks (so a very long line is not rescanned per chunk). */
-  private scanned = 0;
 
   /** Feed a chunk; returns the events completed by it. */
   push(chunk: Uint8Array | string): SseEvent[] {
-    this.buf += typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
-    return this.drain(false);
+    return this.feed(typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true }), false);
   }
 
   /** End of stream: flush a trailing event only if it was terminated (per spec, an unterminated event is dropped). */
   end(): SseEvent[] {
-    this.buf += this.decoder.decode();
-    return this.drain(true);
+    return this.feed(this.decoder.decode(), true);
   }
 
-  private drain(final: boolean): SseEvent[] {
+  private feed(s: string, final: boolean): SseEvent[] {
     const out: SseEvent[] = [];
     let start = 0;
-    const s = this.buf;
-    for (let i = this.scanned; i < s.length; i++) {
+    for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
       if (c === 10 /* \n */) {
-        if (this.sawCR && i === start) {
-          // second half of CRLF
+        if (this.sawCR && i === start && this.pending.length === 0) {
+          // second half of CRLF (possibly split across chunks)
           this.sawCR = false;
           start = i + 1;
           continue;
         }
         this.sawCR = false;
-        this.line(s.slice(start, i), out);
+        this.takeLine(s.slice(start, i), out);
         start = i + 1;
       } else if (c === 13 /* \r */) {
-        this.line(s.slice(start, i), out);
+        this.takeLine(s.slice(start, i), out);
         this.sawCR = true;
         start = i + 1;
       } else {
         this.sawCR = false;
       }
     }
-    this.buf = start === 0 ? s : s.slice(start);
-    this.scanned = this.buf.length;
-    if (final && this.buf.length > 0) {
-      this.line(this.buf, out);
-      this.buf = '';
-      this.scanned = 0;
-    }
+    if (start < s.length) this.pending.push(start === 0 ? s : s.slice(start));
+    if (final && this.pending.length > 0) this.takeLine('', out);
     return out;
+  }
+
+  private takeLine(tail: string, out: SseEvent[]): void {
+    let line = tail;
+    if (this.pending.length > 0) {
+      this.pending.push(tail);
+      line = this.pending.join('');
+      this.pending = [];
+    }
+    this.line(line, out);
   }
 
   private line(line: string, out: SseEvent[]): void {

@@ -124,7 +124,7 @@ export function generateSynthetic(options: Partial<SynthOptions> = {}): SynthRes
     schedule(o.startMs + offset, { gen: mainAgent(spec), sessionIndex: s });
   }
 
-  const send = (req: PlannedRequest, at: number, sessionIndex: number, retry: boolean): { endMs: number; prefillEndMs: number } => {
+  const send = (req: PlannedRequest, at: number, sessionIndex: number, retry: boolean): { endMs: number } => {
     const family = req.body.model.includes('haiku') ? TIMING.haiku : TIMING.opus;
     const look = cache.lookup(req.body, at);
     const outTokens = Math.max(1, tokenizer.count(outputText(req.content)));
@@ -166,7 +166,7 @@ export function generateSynthetic(options: Partial<SynthOptions> = {}): SynthRes
       return send({ ...req, breakStream: false, body: { ...req.body, stream: false } }, resendAt, sessionIndex, true);
     }
     exchanges.push({ x, meta: { kind: req.kind, sessionIndex, retry } });
-    return { endMs: at + duration, prefillEndMs: at + ttft };
+    return { endMs: at + duration };
   };
 
   let guard = 0;

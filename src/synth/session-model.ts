@@ -1,4 +1,4 @@
-import type { AssistantMessage, ContentBlock, MessageParam, MessagesRequest, ToolResultBlock } from '../shared/anthropic.js';
+import type { ContentBlock, MessageParam, MessagesRequest, ToolResultBlock } from '../shared/anthropic.js';
 import type { Rng } from './rng.js';
 import {
   commandFor,
@@ -33,10 +33,6 @@ export interface PlannedRequest {
   stopReason: 'end_turn' | 'tool_use';
   /** Stream breaks after the first content (Claude Code then resends the same turn with stream: false). */
   breakStream?: boolean;
-}
-
-export interface SentResult {
-  response: AssistantMessage;
 }
 
 export type Step =

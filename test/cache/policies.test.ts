@@ -79,3 +79,13 @@ describe('anthropic policy', () => {
     }
   });
 });
+
+describe('anthropic policy: per-breakpoint 1 h markers', () => {
+  it('an entry written at a `ttl: "1h"` breakpoint outlives the 5 m default', () => {
+    const p = createPolicy('anthropic', { ttlS: 300 });
+    const A = { ...req({ ids: range(1, 40), breakpoints: [20 * 64, 40 * 64] }), longTtlBreakpoints: [20 * 64] };
+    p.write('', A, 0, p.lookup('', A, 0));
+    expect(p.lookup('', req({ ids: range(1, 40), breakpoints: [20 * 64, 40 * 64] }), 100).readTokens).toBe(40 * 64);
+    expect(p.lookup('', req({ ids: range(1, 40), breakpoints: [20 * 64, 40 * 64] }), 1000).readTokens).toBe(20 * 64);
+  });
+});

@@ -141,6 +141,22 @@ describe('capture handler: recording', () => {
     expect(rows[2]!.error).toContain('not_found_error');
   });
 
+  it('does not forward hop-by-hop headers, host, content-length or expect (curl sends expect: 100-continue)', async () => {
+    h = await startHarness();
+    const res = await h.send('/v1/messages', postJson(messagesBody(), { expect: '100-continue', 'keep-alive': 'timeout=5', te: 'trailers', 'x-kept': '1' }));
+    expect(res.status).toBe(200);
+    await res.text();
+    await h.handler.idle();
+    const seen = h.fake.messages()[0]!.headers;
+    expect(seen['expect']).toBeUndefined();
+    expect(seen['keep-alive']).toBeUndefined();
+    expect(seen['te']).toBeUndefined();
+    expect(seen['x-kept']).toBe('1');
+    expect(seen['content-length']).toBe(String(Buffer.byteLength(JSON.stringify(messagesBody()))));
+    // the recorded request headers are the client's, as received
+    expect(JSON.parse(h.rows()[0]!.headers).expect).toEqual(['100-continue']);
+  });
+
   it('answers GET /_trace/stats itself without forwarding or recording', async () => {
     h = await startHarness();
     await (await h.send('/v1/messages', postJson(messagesBody()))).text();

@@ -56,9 +56,10 @@ describe.skipIf(!HAS_SHARED)('trace report', () => {
       page.on('request', (r) => {
         if (!r.url().startsWith('file:')) requests.push(r.url());
       });
-      await page.goto('file://' + out);
+      await page.goto('file://' + out, { waitUntil: 'load' });
+      expect(errors).toEqual([]); // a script error would otherwise only show up as a timeout below
       // Runs in the page (no DOM types in this project's lib): reach the DOM through globalThis.
-      await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('canvas').length >= n, REPORT_CHARTS.length);
+      await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('canvas').length >= n, REPORT_CHARTS.length, { timeout: 10_000 });
       const painted = await page.evaluate((ids) => {
         return ids.map((id) => {
           const c = (globalThis as any).document.querySelector(`#${id} canvas`);

@@ -98,6 +98,28 @@ describe('Anthropic /v1/messages', () => {
     expect(msg2.usage.cache_read_input_tokens).toBeGreaterThan(engine.prompts[0]!.length - 1);
   });
 
+  it('maps leading <think> output to a thinking block when thinking is enabled (and to reasoning_content for OpenAI)', async () => {
+    const engine = new FakeEngine({ script: () => '<think>\nhmm\n</think>\n\nDone.' });
+    const h = createServeHandler({ engine });
+    const client = new Anthropic({ apiKey: 'test', baseURL: BASE, fetch: fetchVia(h), maxRetries: 0 });
+    const msg = await client.messages.stream({ model: 'm', max_tokens: 100, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'q' }] }).finalMessage();
+    expect(msg.content).toEqual([
+      { type: 'thinking', thinking: 'hmm', signature: '' },
+      { type: 'text', text: 'Done.', citations: null },
+    ].map((b) => (b.type === 'text' ? expect.objectContaining({ type: 'text', text: 'Done.' }) : b)));
+    const plain = (await (await post(h, '/v1/messages', { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'q' }] })).json()) as Anthropic.Message;
+    expect(plain.content).toEqual([{ type: 'text', text: '<think>\nhmm\n</think>\n\nDone.' }]);
+    const oa = (await (await post(h, '/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'q' }] })).json()) as { choices: { message: { content: string; reasoning_content?: string } }[] };
+    expect(oa.choices[0]!.message).toMatchObject({ content: 'Done.', reasoning_content: 'hmm' });
+  });
+
+  it('does not turn <tool_call> text into tool_use when the request has no tools', async () => {
+    const h = createServeHandler({ engine: new FakeEngine({ script: () => TOOL_TEXT }) });
+    const m = (await (await post(h, '/v1/messages', { model: 'm', max_tokens: 400, messages: [{ role: 'user', content: 'q' }] })).json()) as Anthropic.Message;
+    expect(m.content).toEqual([{ type: 'text', text: TOOL_TEXT }]);
+    expect(m.stop_reason).toBe('end_turn');
+  });
+
   it('maps max_tokens and user stop_sequences to the right stop_reason', async () => {
     const h = createServeHandler({ engine: new FakeEngine({ script: () => 'one two three' }) });
     const a = (await (await post(h, '/v1/messages', { model: 'm', max_tokens: 3, messages: [{ role: 'user', content: 'q' }] })).json()) as Anthropic.Message;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { renderChat } from '../../src/serve/http/chat-template.js';
 import { parseAnthropicRequest } from '../../src/serve/http/anthropic-request.js';
 import { parseOpenAiRequest } from '../../src/serve/http/openai-request.js';
+import { ThinkSplitter, type ThinkPiece } from '../../src/serve/http/think-splitter.js';
 import { ToolCallStreamParser, parseToolCallBody, type ParsedPiece } from '../../src/serve/http/tool-call-parser.js';
 import { FIXTURES, HAS_SHARED } from '../helpers/paths.js';
 
@@ -55,6 +56,23 @@ describe('tool-call parser', () => {
   it('passes a malformed tool call through as text', () => {
     const pieces = feed('<tool_call>{not json}</tool_call>', [5]);
     expect(pieces).toEqual([{ type: 'text', text: '<tool_call>{not json}</tool_call>' }]);
+  });
+});
+
+describe('think splitter', () => {
+  const run = (text: string, n: number) => {
+    const sp = new ThinkSplitter();
+    const out: ThinkPiece[] = [];
+    for (let i = 0; i < text.length; i += n) out.push(...sp.push(text.slice(i, i + n)));
+    out.push(...sp.end());
+    const join = (t: string) => out.filter((p) => p.type === t).map((p) => p.text).join('');
+    return { thinking: join('thinking'), text: join('text') };
+  };
+  it('splits a leading <think> section off the answer for any chunking', () => {
+    for (const n of [1, 3, 100]) expect(run('<think>\nsome reasoning\n</think>\n\nThe answer.', n)).toEqual({ thinking: 'some reasoning', text: 'The answer.' });
+  });
+  it('leaves text without a leading <think> untouched', () => {
+    for (const n of [1, 4]) expect(run('Hi <think>not reasoning</think>', n)).toEqual({ thinking: '', text: 'Hi <think>not reasoning</think>' });
   });
 });
 

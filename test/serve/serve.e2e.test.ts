@@ -152,7 +152,7 @@ describe('trace serve --engine llama (tiny GGUF)', () => {
     } finally {
       await nocache.stop();
     }
-  }, 180_000);
+  }, 300_000);
 
   it.skipIf(!existsSync(CLAUDE))('the real Claude Code CLI runs headless against it and exits 0', async () => {
     const r = await claude(server.url);
@@ -160,7 +160,7 @@ describe('trace serve --engine llama (tiny GGUF)', () => {
     expect(r.code).toBe(0);
     const result = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'result');
     expect(result).toMatchObject({ type: 'result', is_error: false });
-  }, 180_000);
+  }, 300_000);
 
   it.skipIf(!existsSync(CLAUDE) || !existsSync(join(ROOT, 'src/cli/commands/capture.ts')))('… and through trace capture, which records the requests', async () => {
     const cap = await start(['capture', '--upstream', server.url, '--port', '0', '--db', join(dir, 'requests.db'), '--json']);
@@ -169,5 +169,5 @@ describe('trace serve --engine llama (tiny GGUF)', () => {
     const summary = JSON.parse(await cap.stop()) as { requests: number; errors: number };
     expect(summary.requests).toBeGreaterThanOrEqual(1);
     expect(summary.errors).toBe(0);
-  }, 180_000);
+  }, 300_000);
 });

@@ -11,6 +11,8 @@ export const DEFAULT_BLOCK_SIZE = 64;
 export interface ModeledBlockRequest extends BlockRequest {
   /** Token offsets at which each prompt segment (tool, system block, content block) ends, ascending. */
   segmentEnds?: number[];
+  /** Token offsets of breakpoints whose cache_control asked for `ttl: "1h"`. */
+  longTtlBreakpoints?: number[];
   /** Tokens of tools / system in this prompt (our tokenizer; opaque prefix counted as system). */
   toolTokens?: number;
   systemTokens?: number;
@@ -113,6 +115,7 @@ export function buildBlockRequests(source: Iterable<TraceRequest>, opts: BlockMo
     const parts: ArrayLike<number>[] = [];
     const segmentEnds: number[] = [];
     const breakpoints: number[] = [];
+    const longTtl: number[] = [];
     let total = 0;
     let toolTokens = 0;
     let systemTokens = 0;
@@ -151,7 +154,10 @@ export function buildBlockRequests(source: Iterable<TraceRequest>, opts: BlockMo
       if (s.kind === 'tool') toolTokens += t.length;
       else if (s.kind === 'system') systemTokens += t.length;
       segmentEnds.push(total);
-      if (s.cacheControl) breakpoints.push(total);
+      if (s.cacheControl) {
+        breakpoints.push(total);
+        if (s.cacheTtl === '1h') longTtl.push(total);
+      }
     }
     // Sources without cache_control markers (JSONL) or top-level automatic caching: Claude Code / the API mark the last block.
     const topLevelCc = Boolean((r.body as { cache_control?: unknown }).cache_control);
@@ -195,6 +201,7 @@ export function buildBlockRequests(source: Iterable<TraceRequest>, opts: BlockMo
       hashIds,
       blockSize: bs,
       breakpoints,
+      ...(longTtl.length ? { longTtlBreakpoints: longTtl } : {}),
       segmentEnds,
       apiTime,
       thinkTime,

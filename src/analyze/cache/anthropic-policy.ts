@@ -20,6 +20,7 @@ export function minCacheableTokens(model: string | null): number {
 
 interface Entry {
   expiresAt: number;
+  ttlS: number;
 }
 
 /**
@@ -69,7 +70,7 @@ export function anthropicPolicy(opts: { ttlS?: number; lookback?: number; minTok
         if (key === null) continue;
         const e = entries.get(key);
         if (e && e.expiresAt > now) {
-          e.expiresAt = now + ttl;
+          e.expiresAt = now + e.ttlS;
           const blocks = Math.floor(p / req.blockSize);
           return { readTokens: req.segmentEnds ? p : blocks * req.blockSize, readBlocks: blocks };
         }
@@ -86,11 +87,13 @@ export function anthropicPolicy(opts: { ttlS?: number; lookback?: number; minTok
     write(ns, req, now, read) {
       const m = min(req);
       let last = 0;
+      const long = (req as SimRequest & { longTtlBreakpoints?: number[] }).longTtlBreakpoints;
       for (const p of req.breakpoints ?? []) {
         if (p < m) continue;
         const key = keyOf(ns, req, p);
         if (key === null) continue;
-        entries.set(key, { expiresAt: now + ttl });
+        // A `ttl: "1h"` marker keeps its entry at least an hour, whatever --ttl says.
+        entries.set(key, { expiresAt: now + (long?.includes(p) ? Math.max(ttl, 3600) : ttl), ttlS: long?.includes(p) ? Math.max(ttl, 3600) : ttl });
         expiredKeys.delete(key);
         if (p > last) last = p;
       }

@@ -12,7 +12,7 @@ import { buildConversationIndex, type ConversationIndex } from '../../analyze/co
 import { applyJsonlLinks, buildMessageIndex } from '../../analyze/message-index.js';
 import type { RequestFacts } from '../../analyze/request-facts.js';
 import type { TokenCounter } from '../../analyze/token-counter.js';
-import { UsageError } from '../../shared/errors.js';
+import { UsageError, errorMessage } from '../../shared/errors.js';
 import { createProgress, fmtMs, fmtNum, fmtPct, printJson, table } from '../output.js';
 
 /** `analyze` (and shared loading for `list` / `show`). JSON field names are documented in docs/analyze.md. */
@@ -78,16 +78,20 @@ export function loadAnalysis(ctx: CliContext, sourceArg: string, opts: LoadOptio
   const index = buildConversationIndex(facts);
   let indexStored = false;
   if (opts.storeIndex && src.kind === 'trace-db') {
-    const db = openDb(path, { mustExist: true });
     try {
-      writeConversationIndex(db, index.requests, {
-        builtAt: new Date(ctx.clock.now()).toISOString(),
-        requestCount: index.requests.length,
-        linking: jsonl ? 'jsonl' : 'structural',
-      });
-      indexStored = true;
-    } finally {
-      db.close();
+      const db = openDb(path, { mustExist: true });
+      try {
+        writeConversationIndex(db, index.requests, {
+          builtAt: new Date(ctx.clock.now()).toISOString(),
+          requestCount: index.requests.length,
+          linking: jsonl ? 'jsonl' : 'structural',
+        });
+        indexStored = true;
+      } finally {
+        db.close();
+      }
+    } catch (e) {
+      ctx.logger.warn(`could not store the conversation index in ${path}: ${errorMessage(e)}`);
     }
   }
   return { source: path, kind: src.kind, stats: { ...src.stats }, facts, index, counter, jsonl, indexStored };

@@ -94,6 +94,8 @@ class MlxEngine implements Engine {
     if (this.closed) throw new EngineError('mlx engine is closed');
     const prompt = req.promptTokens;
     if (prompt.length === 0) throw new EngineError('empty prompt');
+    // mlx-lm has no GBNF sampler; refuse rather than silently generating unconstrained text.
+    if (req.grammar !== undefined) throw new EngineError('mlx engine: grammar-constrained sampling (--tool-grammar) is not supported; use --engine llama');
     if (prompt.length >= this.info.contextSize) throw new EngineError(`prompt of ${prompt.length} tokens does not fit the context (${this.info.contextSize})`);
     // serialise: mlx-lm runs one generation at a time
     let release!: () => void;

@@ -24,7 +24,7 @@ function stopReason(s: StopKind): StopReason {
  */
 export class AnthropicEncoder {
   private index = -1;
-  private open: 'text' | null = null;
+  private open: 'text' | 'thinking' | null = null;
   readonly content: ContentBlock[] = [];
   usage: Usage = { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
   stop: StopReason | null = null;
@@ -51,6 +51,7 @@ export class AnthropicEncoder {
       }
       case 'text': {
         if (this.open !== 'text') {
+          this.closeBlock(ev);
           this.index++;
           this.open = 'text';
           this.content.push({ type: 'text', text: '' });
@@ -58,6 +59,18 @@ export class AnthropicEncoder {
         }
         (this.content[this.index] as { text: string }).text += e.text;
         ev('content_block_delta', { index: this.index, delta: { type: 'text_delta', text: e.text } });
+        break;
+      }
+      case 'thinking': {
+        if (this.open !== 'thinking') {
+          this.closeBlock(ev);
+          this.index++;
+          this.open = 'thinking';
+          this.content.push({ type: 'thinking', thinking: '', signature: '' });
+          ev('content_block_start', { index: this.index, content_block: { type: 'thinking', thinking: '', signature: '' } });
+        }
+        (this.content[this.index] as { thinking: string }).thinking += e.text;
+        ev('content_block_delta', { index: this.index, delta: { type: 'thinking_delta', thinking: e.text } });
         break;
       }
       case 'tool_call': {
@@ -93,7 +106,7 @@ export class AnthropicEncoder {
   }
 
   private closeBlock(ev: (type: string, data: Record<string, unknown>) => void): void {
-    if (this.open === 'text') ev('content_block_stop', { index: this.index });
+    if (this.open !== null) ev('content_block_stop', { index: this.index });
     this.open = null;
   }
 

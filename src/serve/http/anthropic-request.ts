@@ -13,6 +13,8 @@ export interface AnthropicParsed {
   params: GenerationParams;
   model: string;
   stream: boolean;
+  /** The request enabled extended thinking (thinking.type enabled/adaptive): <think> output → thinking blocks. */
+  reasoning: boolean;
 }
 
 export function parseAnthropicRequest(body: unknown, opts: { requireMaxTokens?: boolean } = {}): AnthropicParsed {
@@ -80,7 +82,8 @@ export function parseAnthropicRequest(body: unknown, opts: { requireMaxTokens?: 
     topP: typeof b.top_p === 'number' ? (b.top_p as number) : undefined,
     stop: b.stop_sequences ?? [],
   };
-  return { prompt: { system, tools, turns }, params, model: b.model, stream: b.stream === true };
+  const th = (b.thinking as { type?: unknown } | undefined)?.type;
+  return { prompt: { system, tools, turns }, params, model: b.model, stream: b.stream === true, reasoning: th === 'enabled' || th === 'adaptive' };
 }
 
 function blockText(b: ContentBlock): string {

@@ -8,6 +8,7 @@ import { renderChat } from './chat-template.js';
 import type { ChatPrompt, GenerationParams } from './chat-types.js';
 import type { RequestQueue } from './request-queue.js';
 import type { ServerMetrics } from './server-metrics.js';
+import { ThinkSplitter } from './think-splitter.js';
 import { ToolCallStreamParser } from './tool-call-parser.js';
 
 /**
@@ -39,6 +40,8 @@ export interface GenerationUsage {
 export type CoreEvent =
   | { type: 'start'; promptTokens: number; cachedTokens: number; cacheCreationTokens: number; prefillMs: number }
   | { type: 'text'; text: string }
+  /** Reasoning from a leading <think>…</think> (only when the request asked for reasoning output). */
+  | { type: 'thinking'; text: string }
   | { type: 'tool_call'; id: string; name: string; arguments: Record<string, unknown> }
   | { type: 'done'; stop: StopKind; stopSequence: string | null; usage: GenerationUsage; prefillMs: number; decodeMs: number }
   | { type: 'error'; message: string };
@@ -69,7 +72,7 @@ export async function prepareGeneration(
   deps: ServeDeps,
   prompt: ChatPrompt,
   params: GenerationParams,
-  opts: { continueLast: boolean; toolCallIdPrefix: string; signal?: AbortSignal },
+  opts: { continueLast: boolean; toolCallIdPrefix: string; signal?: AbortSignal; reasoning?: boolean },
 ): Promise<PreparedGeneration> {
   const { engine } = deps;
   const { tokens, templateStops } = await tokenizePrompt(engine, prompt, opts.continueLast);
@@ -100,6 +103,13 @@ export async function prepareGeneration(
           }
         }
       };
+      const think = opts.reasoning ? new ThinkSplitter() : null;
+      const feed = (p: { type: 'thinking' | 'text'; text: string }) => {
+        if (p.type === 'thinking') sink({ type: 'thinking', text: p.text });
+        // Without tools in the request nothing is parsed as a tool call: text passes straight through.
+        else if (prompt.tools.length > 0) emitPieces(parser.push(p.text));
+        else sink({ type: 'text', text: p.text });
+      };
       deps.metrics.requests++;
       try {
         const userStops = params.stop;
@@ -120,9 +130,13 @@ export async function prepareGeneration(
               firstToken = false;
               deps.metrics.recordTtft(deps.clock.now() - started);
             }
-            if (ev.text !== '') emitPieces(parser.push(ev.text));
+            if (ev.text !== '') {
+              if (think) for (const p of think.push(ev.text)) feed(p);
+              else feed({ type: 'text', text: ev.text });
+            }
           } else {
-            emitPieces(parser.end());
+            if (think) for (const p of think.end()) feed(p);
+            if (prompt.tools.length > 0) emitPieces(parser.end());
             deps.metrics.recordDone(ev);
             let stop: StopKind;
             let stopSequence: string | null = null;

@@ -30,6 +30,7 @@ interface ToolCallOut {
  */
 export class OpenAiEncoder {
   private text = '';
+  private reasoning = '';
   private calls: ToolCallOut[] = [];
   private sentRole = false;
   finish: string | null = null;
@@ -64,6 +65,11 @@ export class OpenAiEncoder {
         role();
         this.text += e.text;
         out.push(this.chunk({ content: e.text }));
+        break;
+      case 'thinking':
+        role();
+        this.reasoning += e.text;
+        out.push(this.chunk({ reasoning_content: e.text }));
         break;
       case 'tool_call': {
         role();
@@ -104,7 +110,7 @@ export class OpenAiEncoder {
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: this.calls.length > 0 && this.text === '' ? null : this.text, refusal: null, ...(this.calls.length > 0 ? { tool_calls: this.calls } : {}) },
+          message: { role: 'assistant', content: this.calls.length > 0 && this.text === '' ? null : this.text, refusal: null, ...(this.reasoning !== '' ? { reasoning_content: this.reasoning } : {}), ...(this.calls.length > 0 ? { tool_calls: this.calls } : {}) },
           logprobs: null,
           finish_reason: this.finish,
         },

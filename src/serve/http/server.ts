@@ -133,7 +133,7 @@ async function collect(gen: PreparedGeneration, signal: AbortSignal, onEvent: (e
 
 async function anthropicMessages(deps: ServeDeps, body: unknown, signal: AbortSignal): Promise<Response> {
   const p = parseAnthropicRequest(body);
-  const gen = await prepareGeneration(deps, p.prompt, p.params, { continueLast: true, toolCallIdPrefix: 'toolu_', signal });
+  const gen = await prepareGeneration(deps, p.prompt, p.params, { continueLast: true, toolCallIdPrefix: 'toolu_', signal, reasoning: p.reasoning });
   const enc = new AnthropicEncoder(newId('msg_'), p.model);
   if (p.stream) return new Response(sseStream(gen, signal, (e) => enc.frames(e)), { headers: SSE_HEADERS });
   await collect(gen, signal, (e) => void enc.frames(e));
@@ -143,7 +143,7 @@ async function anthropicMessages(deps: ServeDeps, body: unknown, signal: AbortSi
 
 async function openAiChat(deps: ServeDeps, body: unknown, signal: AbortSignal, defaultMaxTokens: number): Promise<Response> {
   const p = parseOpenAiRequest(body, defaultMaxTokens);
-  const gen = await prepareGeneration(deps, p.prompt, p.params, { continueLast: false, toolCallIdPrefix: 'call_', signal });
+  const gen = await prepareGeneration(deps, p.prompt, p.params, { continueLast: false, toolCallIdPrefix: 'call_', signal, reasoning: true });
   const enc = new OpenAiEncoder(newId('chatcmpl-'), p.model, Math.floor(deps.clock.now() / 1000), p.includeUsage);
   if (p.stream) return new Response(sseStream(gen, signal, (e) => enc.frames(e)), { headers: SSE_HEADERS });
   await collect(gen, signal, (e) => void enc.frames(e));

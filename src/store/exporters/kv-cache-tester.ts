@@ -31,7 +31,7 @@ function entry(r: Extra, t: number): KvTraceRequest {
 /**
  * One kv-cache-tester minimal trace per conversation: top-level agents' requests in time order, each sub-agent
  * as a `type: "subagent"` entry (t = its first request) with its requests nested (t relative to the entry).
- * Deeper sub-agents are flattened under the conversation. Field order follows the reference samples.
+ * Deeper sub-agents and side requests (title, quota…) are flattened into entries of the conversation. Field order follows the reference samples.
  */
 export function toKvTraces(reqs: readonly BlockRequest[]): KvTrace[] {
   const byConv = new Map<string, Extra[]>();
@@ -40,9 +40,12 @@ export function toKvTraces(reqs: readonly BlockRequest[]): KvTrace[] {
   for (const [conv, rows] of byConv) {
     rows.sort((a, b) => a.t - b.t);
     const t0 = rows[0]!.t;
-    const main = rows.filter((r) => r.parentAgentId === null);
+    // The main agent's id is the conversation id; every other agent (sub-agents, side requests) is an entry.
+    const hasMain = rows.some((x) => x.agentId === conv);
+    const isMain = (r: Extra) => r.agentId === conv || (!hasMain && r.parentAgentId === null);
+    const main = rows.filter(isMain);
     const subs = new Map<string, Extra[]>();
-    for (const r of rows) if (r.parentAgentId !== null) (subs.get(r.agentId) ?? subs.set(r.agentId, []).get(r.agentId)!).push(r);
+    for (const r of rows) if (!isMain(r)) (subs.get(r.agentId) ?? subs.set(r.agentId, []).get(r.agentId)!).push(r);
     const items: { t: number; e: KvTraceRequest }[] = main.map((r) => ({ t: r.t - t0, e: entry(r, r.t - t0) }));
     for (const [agentId, list] of subs) {
       const first = list[0]!;
