@@ -4,12 +4,12 @@
  * event loop), side by side with a single session in the same run. Target: p99 < 2 ms at 200 sessions.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent } from 'undici';
 import type { BenchModule } from './bench.js';
 import { planFromBlocks } from '../src/replay/plan.js';
 import { runReplay } from '../src/replay/runner.js';
 import { anthropicBackend } from '../src/replay/backends/anthropic.js';
-import type { FetchLike } from '../src/replay/backends/backend.js';
+import { undiciTransport } from '../src/replay/transport.js';
 import { systemClock } from '../src/shared/clock.js';
 import type { BlockRequest } from '../src/shared/trace-record.js';
 
@@ -59,7 +59,7 @@ function workload(sessions: number, turns: number): BlockRequest[] {
 
 async function measure(url: string, sessions: number, turns: number) {
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: sessions, pipelining: 1 });
-  const fetch: FetchLike = (u, init) => undiciFetch(u, { ...init, dispatcher }) as unknown as Promise<Response>;
+  const fetch = undiciTransport(dispatcher);
   try {
     const res = await runReplay({
       plan: planFromBlocks(workload(sessions, turns), `bench-${sessions}`, 'bench'),

@@ -89,58 +89,57 @@ export function extractFacts(r: TraceRequest, opts: FactsOptions): RequestFacts 
   if (body) {
     prefixHashes = new Float64Array(messageCount);
     breakdown = counter ? emptyBreakdown() : null;
+    const memo = interner.memo;
+    // Tools and messages come from identity-memoised records (frozen, shared objects from the SQLite
+    // importers are walked once per analysis); the arithmetic below is the same for every request.
+    const tools = memo.tools(body.tools ?? []);
+    if (tools.names.length) {
+      if (tools.key === -2) tools.key = interner.id([...tools.names.map((n) => n ?? '')].sort().join('\u0001'));
+      toolsKey = tools.key;
+    } else tools.key = -1;
+    if (breakdown) {
+      for (let i = 0; i < tools.entries.length; i++) {
+        const n = memo.count(tools.entries[i]!, counter!);
+        const name = tools.names[i] ?? '?';
+        breakdown.tools += n;
+        breakdown.perTool[name] = (breakdown.perTool[name] ?? 0) + n;
+        breakdown.total += n;
+      }
+    }
+    const sys = memo.system(body.system);
+    if (sys.length) systemKey = interner.id('\u0002sys:' + sys.map((e) => e.id).join(','));
+    if (breakdown) {
+      for (const e of sys) {
+        const n = memo.count(e, counter!);
+        breakdown.system += n;
+        breakdown.total += n;
+      }
+    }
     let h1 = 0x12345;
     let h2 = 0x6789;
-    let curMsg = -1;
-    const memo = interner.memo;
-    const sysIds: number[] = [];
-    const toolNames: string[] = [];
-    const closeTo = (upTo: number) => {
-      // Finalise messages (curMsg, upTo): messages without segments still change the hash (role marker).
-      while (curMsg < upTo) {
-        if (curMsg >= 0) prefixHashes[curMsg] = (h1 >>> 0) * 2097152 + ((h2 >>> 0) & 0x1fffff);
-        curMsg++;
-        if (curMsg < messageCount) {
-          const role = body.messages[curMsg]!.role;
-          const rid = role === 'user' ? 1 : role === 'assistant' ? 2 : 3;
-          h1 = Math.imul(h1 ^ rid, M1);
-          h2 = Math.imul(h2 ^ (rid * 7), M2);
-        }
-      }
-    };
-    for (const s of memo.segments(body)) {
-      if (s.kind === 'tool') {
-        toolNames.push(s.name ?? '');
-        if (breakdown) {
-          const n = memo.count(s.entry, counter!);
-          breakdown.tools += n;
-          breakdown.perTool[s.name ?? '?'] = (breakdown.perTool[s.name ?? '?'] ?? 0) + n;
-          breakdown.total += n;
-        }
-      } else if (s.kind === 'system') {
-        sysIds.push(s.entry.id);
-        if (breakdown) {
-          const n = memo.count(s.entry, counter!);
-          breakdown.system += n;
-          breakdown.total += n;
-        }
-      } else {
-        closeTo(s.messageIndex!);
-        const id = s.entry.id;
+    const msgs = body.messages;
+    for (let mi = 0; mi < messageCount; mi++) {
+      const rec = memo.message(msgs[mi]!);
+      const role = rec.role;
+      const rid = role === 'user' ? 1 : role === 'assistant' ? 2 : 3;
+      h1 = Math.imul(h1 ^ rid, M1);
+      h2 = Math.imul(h2 ^ (rid * 7), M2);
+      const entries = rec.entries;
+      for (let bi = 0; bi < entries.length; bi++) {
+        const e = entries[bi]!;
+        const id = e.id;
         h1 = Math.imul(h1 ^ id, M1) ^ (h1 >>> 15);
         h2 = Math.imul(h2 + id, M2) ^ (h2 >>> 13);
         if (breakdown) {
-          const n = memo.count(s.entry, counter!);
+          const n = memo.count(e, counter!);
           breakdown.messages += n;
-          const k = `${s.role ?? '?'}.${s.blockType ?? '?'}`;
+          const k = rec.keys[bi]!;
           breakdown.byRoleBlock[k] = (breakdown.byRoleBlock[k] ?? 0) + n;
           breakdown.total += n;
         }
       }
+      prefixHashes[mi] = (h1 >>> 0) * 2097152 + ((h2 >>> 0) & 0x1fffff);
     }
-    closeTo(messageCount);
-    if (sysIds.length) systemKey = interner.id('\u0002sys:' + sysIds.join(','));
-    if (toolNames.length) toolsKey = interner.id([...toolNames].sort().join('\u0001'));
   }
   let responseTokens: number | null = null;
   if (counter && r.response) {

@@ -1,4 +1,4 @@
-import type { ContentBlock, MessagesRequest, TextBlock } from '../shared/anthropic.js';
+import type { ContentBlock, MessageParam, MessagesRequest, TextBlock, ToolDefinition } from '../shared/anthropic.js';
 import { isBillingLine, normalizeBlock, normalizeContent, stableStringify } from './normalize.js';
 import type { TokenCounter } from './token-counter.js';
 
@@ -32,7 +32,33 @@ function onlyKeys(o: Record<string, unknown>, allowed: ReadonlySet<string>): boo
   return true;
 }
 
+/** The segments of one message (memoised per frozen message object). */
+export interface MessageRecord {
+  role: string;
+  entries: SegmentEntry[];
+  blockTypes: string[];
+  /** `${role}.${blockType}` per segment (token breakdown keys). */
+  keys: string[];
+}
+
+/** The segments of a tools array (memoised per frozen array). */
+export interface ToolsRecord {
+  names: string[];
+  entries: SegmentEntry[];
+  /** Extra per-record slot for callers (e.g. the interned sorted-name key). */
+  key: number;
+}
+
+/** Deeply immutable as far as we can cheaply tell (bodies from the SQLite importers are deep-frozen). */
+function frozen(o: unknown): o is object {
+  return o !== null && typeof o === 'object' && Object.isFrozen(o);
+}
+
 export class SegmentMemo {
+  /** Identity memo for frozen (shared, immutable) message objects and tools arrays: no re-walk at all. */
+  private readonly byMessage = new WeakMap<object, MessageRecord>();
+  private readonly byTools = new WeakMap<object, ToolsRecord>();
+
   private readonly byRaw = new Map<string, SegmentEntry>();
   /** Two-level lookup (outer key → content string → entry): hashes the content string in place, no copy. */
   private readonly nested = new Map<string, Map<string, SegmentEntry>>();
@@ -107,39 +133,62 @@ export class SegmentMemo {
     return e.count;
   }
 
-  /** Same order and texts as promptSegments(body) (billing line dropped). */
-  *segments(body: MessagesRequest): Generator<MemoSegment> {
-    for (const t of body.tools ?? []) {
-      yield {
-        kind: 'tool',
-        name: t.name,
-        entry: (() => {
-          const { cache_control: _cc, description, ...rest } = t;
-          const make = () => {
-            const { cache_control: _c, ...r } = t;
-            return stableStringify(r);
-          };
-          return typeof description === 'string'
-            ? this.viaNested('T' + JSON.stringify(rest), description, make)
-            : this.viaRaw('T' + JSON.stringify(t), make);
-        })(),
-      };
+  private tool(t: ToolDefinition): SegmentEntry {
+    const { cache_control: _cc, description, ...rest } = t;
+    const make = () => {
+      const { cache_control: _c, ...r } = t;
+      return stableStringify(r);
+    };
+    return typeof description === 'string' ? this.viaNested('T' + JSON.stringify(rest), description, make) : this.viaRaw('T' + JSON.stringify(t), make);
+  }
+
+  /** Tool segments of a tools array, in order (memoised by identity when the array is frozen). */
+  tools(tools: readonly ToolDefinition[]): ToolsRecord {
+    const hit = frozen(tools) ? this.byTools.get(tools) : undefined;
+    if (hit) return hit;
+    const rec: ToolsRecord = { names: tools.map((t) => t.name), entries: tools.map((t) => this.tool(t)), key: -2 };
+    if (frozen(tools)) this.byTools.set(tools, rec);
+    return rec;
+  }
+
+  /** Segments of one message, in block order (memoised by identity when the message is frozen). */
+  message(m: MessageParam): MessageRecord {
+    const memo = frozen(m) && (typeof m.content !== 'object' || m.content === null || Object.isFrozen(m.content));
+    const hit = memo ? this.byMessage.get(m) : undefined;
+    if (hit) return hit;
+    const raw: ContentBlock[] = typeof m.content === 'string' ? normalizeContent(m.content) : (m.content ?? []);
+    const rec: MessageRecord = { role: m.role, entries: [], blockTypes: [], keys: [] };
+    for (let bi = 0; bi < raw.length; bi++) {
+      const b = raw[bi]!;
+      rec.entries.push(this.block(b, bi === 0 ? `<${m.role}>` : ''));
+      rec.blockTypes.push(b.type);
+      rec.keys.push(`${m.role ?? '?'}.${b.type ?? '?'}`);
     }
-    const sys: TextBlock[] = typeof body.system === 'string' ? [{ type: 'text', text: body.system }] : (body.system ?? []);
+    if (memo) this.byMessage.set(m, rec);
+    return rec;
+  }
+
+  /** System segments (billing line dropped). */
+  system(system: MessagesRequest['system']): SegmentEntry[] {
+    const sys: TextBlock[] = typeof system === 'string' ? [{ type: 'text', text: system }] : (system ?? []);
+    const out: SegmentEntry[] = [];
     for (const s of sys) {
       if (s.type === 'text' && isBillingLine(s.text)) continue;
-      yield { kind: 'system', entry: this.intern(s.text) };
+      out.push(this.intern(s.text));
     }
+    return out;
+  }
+
+  /** Same order and texts as promptSegments(body) (billing line dropped). */
+  *segments(body: MessagesRequest): Generator<MemoSegment> {
+    const tr = this.tools(body.tools ?? []);
+    for (let i = 0; i < tr.entries.length; i++) yield { kind: 'tool', name: tr.names[i], entry: tr.entries[i]! };
+    for (const entry of this.system(body.system)) yield { kind: 'system', entry };
     const msgs = body.messages ?? [];
     for (let mi = 0; mi < msgs.length; mi++) {
       const m = msgs[mi]!;
-      const raw: ContentBlock[] = typeof m.content === 'string' ? normalizeContent(m.content) : (m.content ?? []);
-      for (let bi = 0; bi < raw.length; bi++) {
-        const b = raw[bi]!;
-        const prefix = bi === 0 ? `<${m.role}>` : '';
-        const entry = this.block(b, prefix);
-        yield { kind: 'message', role: m.role, blockType: b.type, messageIndex: mi, entry };
-      }
+      const rec = this.message(m);
+      for (let bi = 0; bi < rec.entries.length; bi++) yield { kind: 'message', role: m.role, blockType: rec.blockTypes[bi], messageIndex: mi, entry: rec.entries[bi]! };
     }
   }
 }

@@ -49,6 +49,11 @@ function buildBody(req: PlannedRequest, o: ReplayOptions) {
 export async function runReplay(o: ReplayOptions): Promise<RunResult> {
   const { clock, plan } = o;
   const internal = new AbortController();
+  // One controller per in-flight request, aborted from here (not N listeners on one shared signal).
+  const inFlight = new Set<AbortController>();
+  internal.signal.addEventListener('abort', () => {
+    for (const c of inFlight) c.abort(internal.signal.reason);
+  }, { once: true });
   const onAbort = () => internal.abort(o.signal?.reason);
   if (o.signal?.aborted) internal.abort(o.signal.reason);
   o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -71,6 +76,9 @@ export async function runReplay(o: ReplayOptions): Promise<RunResult> {
       inserted = true;
     };
     let res: BackendResult;
+    const ac = new AbortController();
+    if (internal.signal.aborted) ac.abort(internal.signal.reason);
+    inFlight.add(ac);
     try {
       const body = buildBody(req, o);
       res = await sendRequest(o.backend, body, {
@@ -78,11 +86,13 @@ export async function runReplay(o: ReplayOptions): Promise<RunResult> {
         apiKey: o.apiKey,
         fetch: o.fetch,
         clock,
-        signal: internal.signal,
+        signal: ac.signal,
         onFirstToken: insert,
       });
     } catch (e) {
       res = { ok: false, status: null, error: errorMessage(e), ttftMs: null, itlMs: [], e2eMs: null, promptTokens: null, cachedTokens: null, outputTokens: null, outputText: '', stopReason: null };
+    } finally {
+      inFlight.delete(ac);
     }
     if (res.ok) insert();
     let outputTokens = res.outputTokens;

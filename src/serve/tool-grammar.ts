@@ -236,3 +236,42 @@ export function wantsToolGrammar(mode: ToolGrammarMode, hasTools: boolean, lastI
 export function parseChoiceList(text: string): string[] {
   return [...new Set(text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== ''))];
 }
+
+/**
+ * The last turn is a user (or system) turn and no tool result came after the latest assistant turn — i.e. the
+ * model is answering a fresh user prompt, not a tool result (works on the HTTP layer's ChatPrompt turns, where an
+ * Anthropic tool_result block / OpenAI `tool` message is a `tool` turn).
+ */
+export function isFreshUserTurn(turns: readonly { role: string }[]): boolean {
+  const last = turns[turns.length - 1];
+  if (!last || (last.role !== 'user' && last.role !== 'system')) return false;
+  for (let i = turns.length - 1; i >= 0; i--) {
+    const r = turns[i]!.role;
+    if (r === 'tool') return false;
+    if (r === 'assistant') return true;
+  }
+  return true;
+}
+
+/** `trace serve --tool-grammar*` settings. */
+export interface ToolGrammarConfig extends Omit<ToolGrammarOptions, 'allowedTools'> {
+  mode: ToolGrammarMode;
+  /** `--tool-grammar-tools`; absent = every tool in the request. */
+  allowedTools?: readonly string[];
+}
+
+/**
+ * The grammar for one request, or undefined when it is not to be constrained: mode off, no tools, the model
+ * continues an assistant turn (prefill), `first` and the request answers a tool result, or none of the allowed
+ * tools is in the request (e.g. a sub-agent without Read).
+ */
+export function grammarForPrompt(
+  config: ToolGrammarConfig | undefined,
+  prompt: { tools: readonly { name: string; parameters?: unknown }[]; turns: readonly { role: string }[] },
+): string | undefined {
+  if (!config || config.mode === 'off') return undefined;
+  if (prompt.turns[prompt.turns.length - 1]?.role === 'assistant') return undefined;
+  if (!wantsToolGrammar(config.mode, prompt.tools.length > 0, isFreshUserTurn(prompt.turns))) return undefined;
+  if (config.allowedTools && !prompt.tools.some((t) => config.allowedTools!.includes(t.name))) return undefined;
+  return buildToolGrammar(prompt.tools, config);
+}

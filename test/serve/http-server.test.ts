@@ -5,6 +5,9 @@ import { createServeHandler } from '../../src/serve/http/server.js';
 import { listen } from '../../src/serve/listen.js';
 import { parseSse } from '../../src/shared/sse.js';
 import { FakeEngine } from './http-fake-engine.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXTURES, HAS_SHARED } from '../helpers/paths.js';
 
 const BASE = 'http://serve.test';
 const TOOL_TEXT = 'Checking.\n<tool_call>\n{"name": "Read", "arguments": {"file_path": "/etc/hosts", "limit": 3}}\n</tool_call>';
@@ -347,5 +350,26 @@ describe('queue, disconnects, metrics, models', () => {
     expect(prom).toMatch(/^trace_serve_queue_depth 0$/m);
     expect(prom).toMatch(/^trace_serve_decode_tokens_per_second \d/m);
     expect((await get('/nope')).status).toBe(404);
+  });
+});
+
+describe.skipIf(!HAS_SHARED)('real Claude Code request bodies (../shared/fixtures/claude-code)', () => {
+  it('serves the Read-tool loop; the second request reads the whole first prompt from the cache', async () => {
+    const load = (f: string) => JSON.parse(readFileSync(join(FIXTURES, 'claude-code', f), 'utf8'));
+    const engine = new FakeEngine({ script: () => 'ok' });
+    const h = createServeHandler({ engine });
+    const first = load('main-tool-first-2.1.197.json');
+    const second = load('main-tool-result-2.1.197.json');
+    // another conversation's billing line must not matter
+    second.system[0].text = 'x-anthropic-billing-header: cc_version=2.1.197.zzz; cc_entrypoint=cli;';
+    const r1 = await post(h, '/v1/messages?beta=true', first);
+    expect(r1.headers.get('content-type')).toContain('text/event-stream');
+    const e1 = parseSse(await r1.text()).map((e) => JSON.parse(e.data));
+    expect(e1[e1.length - 1].type).toBe('message_stop');
+    const r2 = await post(h, '/v1/messages?beta=true', second);
+    const e2 = parseSse(await r2.text()).map((e) => JSON.parse(e.data));
+    const usage = e2[0].message.usage;
+    expect(usage.cache_read_input_tokens).toBeGreaterThanOrEqual(engine.prompts[0]!.length);
+    expect(usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens).toBe(engine.prompts[1]!.length);
   });
 });

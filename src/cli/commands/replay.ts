@@ -1,12 +1,13 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent } from 'undici';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
 import { ExitCode } from '../main.js';
 import { UsageError } from '../../shared/errors.js';
 import { createProgress, fmtMs, fmtNum, fmtPct, printJson, table } from '../output.js';
-import { getBackend, type FetchLike } from '../../replay/backends/index.js';
+import { getBackend } from '../../replay/backends/index.js';
+import { undiciTransport } from '../../replay/transport.js';
 import { loadPlan } from '../../replay/load-plan.js';
 import { runReplay } from '../../replay/runner.js';
 import { writeResult } from '../../replay/results.js';
@@ -131,7 +132,7 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CliContex
       });
       const apiKey = opts.apiKey ?? (opts.api === 'openai' ? ctx.env.OPENAI_API_KEY : ctx.env.ANTHROPIC_API_KEY) ?? 'replay';
       const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, connections: maxConcurrency });
-      const fetch: FetchLike = (url, init) => undiciFetch(url, { ...init, dispatcher }) as unknown as Promise<Response>;
+      const fetch = undiciTransport(dispatcher);
       const progress = createProgress(ctx);
       progress.start(plan.requests.length, `replay ${plan.traceName}`);
       let result;

@@ -4,8 +4,20 @@ import { errorMessage } from '../../shared/errors.js';
 import { SseParser } from '../../shared/sse.js';
 import type { BackendResult } from '../types.js';
 
-/** A fetch-compatible function (undici's fetch with an injected dispatcher in production, a handler in tests). */
-export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal?: AbortSignal }) => Promise<Response>;
+/** The part of a fetch Response replay reads (a web Response satisfies it; so does ../transport.ts). */
+export interface ResponseLike {
+  status: number;
+  ok: boolean;
+  headers: { get(name: string): string | null };
+  text(): Promise<string>;
+  body: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array> | null;
+}
+
+/** A fetch-compatible function (undici dispatcher transport in production, an in-process handler in tests). */
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: string; signal?: AbortSignal },
+) => Promise<ResponseLike>;
 
 /** Per-stream parser a backend provides: fed SSE events, it says which ones carried generated content. */
 export interface StreamReader {

@@ -7,9 +7,13 @@
  * cachedTokens is measured: prompt tokens minus the tokens the sequence's TokenMeter saw evaluated in prefill.
  * At least the last prompt token is always evaluated (its logits sample the first output token), so an
  * identical repeated prompt reports cachedTokens = promptTokens - 1.
+ * A request's `grammar` (GBNF) is compiled once per distinct text (small LRU) and applied through a fresh
+ * LlamaGrammarEvaluationState per request: llama.cpp's grammar sampler constrains every sampled token, and once
+ * the grammar is complete only end-of-generation tokens remain allowed, so generation stops ('stop'). Prefill and
+ * cache accounting are unchanged (the grammar only acts on sampling).
  */
 import { availableParallelism } from 'node:os';
-import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaGrammarEvaluationState, LlamaModel, Token } from 'node-llama-cpp';
 import { EngineError, AbortedError, errorMessage } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import type { CacheStats, Engine, EngineInfo, EngineOptions, GenerateEvent, GenerateRequest } from '../engine.js';
@@ -73,7 +77,7 @@ export async function createLlamaEngine(options: LlamaEngineOptions): Promise<En
       // default to one core fewer than available.
       threads: options.threads ?? Math.max(1, availableParallelism() - 1),
     });
-    return new LlamaEngine(llama, model, context, options, slotCount);
+    return new LlamaEngine(llama, model, context, options, slotCount, nlc.LlamaGrammarEvaluationState);
   } catch (e) {
     await context?.dispose().catch(() => {});
     await model?.dispose().catch(() => {});
@@ -86,6 +90,8 @@ class LlamaEngine implements Engine {
   readonly info: EngineInfo;
   private readonly cache: PromptCache;
   private readonly pool: SlotPool<Slot>;
+  /** Compiled grammars by GBNF text, least recently used first. */
+  private readonly grammars = new Map<string, LlamaGrammar>();
   private closed = false;
 
   constructor(
@@ -94,6 +100,7 @@ class LlamaEngine implements Engine {
     private readonly context: LlamaContext,
     options: EngineOptions,
     slotCount: number,
+    private readonly GrammarState: typeof LlamaGrammarEvaluationState,
   ) {
     const meta = model.fileInfo.metadata as unknown as Record<string, unknown>;
     const tpl = (meta.tokenizer as { chat_template?: string } | undefined)?.chat_template;
@@ -128,12 +135,32 @@ class LlamaEngine implements Engine {
     return this.cache.stats();
   }
 
+  /** Parses (or reuses) a GBNF grammar; a grammar llama.cpp cannot parse is an EngineError. */
+  private async grammarFor(text: string): Promise<LlamaGrammar> {
+    const hit = this.grammars.get(text);
+    if (hit) {
+      this.grammars.delete(text);
+      this.grammars.set(text, hit);
+      return hit;
+    }
+    let g: LlamaGrammar;
+    try {
+      g = await this.llama.createGrammar({ grammar: text });
+    } catch (e) {
+      throw new EngineError(`llama engine: invalid grammar: ${errorMessage(e)}`, { cause: e });
+    }
+    this.grammars.set(text, g);
+    if (this.grammars.size > 8) this.grammars.delete(this.grammars.keys().next().value!);
+    return g;
+  }
+
   async *generate(req: GenerateRequest): AsyncGenerator<GenerateEvent> {
     if (this.closed) throw new EngineError('llama engine is closed');
     const prompt = req.promptTokens;
     if (prompt.length === 0) throw new EngineError('empty prompt');
     const nCtx = this.context.contextSize;
     if (prompt.length >= nCtx) throw new EngineError(`prompt of ${prompt.length} tokens does not fit the context (${nCtx})`, { details: { promptTokens: prompt.length, contextSize: nCtx } });
+    const grammar = req.grammar !== undefined ? await this.grammarFor(req.grammar) : undefined;
     let slot: Slot;
     try {
       if (req.signal?.aborted) throw req.signal.reason;
@@ -151,13 +178,13 @@ class LlamaEngine implements Engine {
       return;
     }
     try {
-      yield* this.run(slot, req, performance.now()); // prefillMs counts from here, not from queueing
+      yield* this.run(slot, req, performance.now(), grammar); // prefillMs counts from here, not from queueing
     } finally {
       this.pool.release(slot);
     }
   }
 
-  private async *run(slot: Slot, req: GenerateRequest, t0: number): AsyncGenerator<GenerateEvent> {
+  private async *run(slot: Slot, req: GenerateRequest, t0: number, grammar: LlamaGrammar | undefined): AsyncGenerator<GenerateEvent> {
     const prompt = req.promptTokens;
     const seq = slot.seq;
     // How much of this slot's KV state to keep: the common prefix, but at least one prompt token is evaluated.
@@ -198,7 +225,9 @@ class LlamaEngine implements Engine {
     let cachedTokens = keep;
     let prefillMs = 0;
     let tPrefill = 0;
-    let stopReason: 'stop' | 'length' | 'stop_sequence' | 'aborted' = 'length';
+    // Every early exit below sets its own reason; the token stream ending by itself means node-llama-cpp sampled
+    // an end-of-generation token (not yielded) — e.g. because a grammar is complete.
+    let stopReason: 'stop' | 'length' | 'stop_sequence' | 'aborted' = 'stop';
     let stopSequence: string | undefined;
     let trailing = '';
     let prefilled = false;
@@ -206,6 +235,7 @@ class LlamaEngine implements Engine {
       temperature: req.temperature ?? 0,
       ...(req.topP !== undefined ? { topP: req.topP } : {}),
       ...(req.seed !== undefined ? { seed: req.seed } : {}),
+      ...(grammar ? { grammarEvaluationState: new this.GrammarState({ model: this.model, grammar }) } : {}),
     });
     try {
       for await (const tok of gen) {

@@ -1,5 +1,6 @@
 import type { RequestsTable, ResponseLog } from '../db-types.js';
 import type { TraceRequest } from '../../shared/trace-record.js';
+import type { MessagesRequest } from '../../shared/anthropic.js';
 import { toUsage } from '../../shared/message-assembler.js';
 import {
   assembleSseChunks,
@@ -16,10 +17,16 @@ import {
  * into a TraceRequest. Our columns win; otherwise everything is recovered from the `response` JSON
  * (body.usage for non-streaming, streamingChunks reassembled for streaming). Throws on a malformed row (no id,
  * or a non-empty body that is not a JSON object); the importers count those as skipped.
+ * `parseBody` defaults to a plain JSON.parse; the SQLite importers pass a BodyDeltaParser (same result, only
+ * the new tail of an append-only conversation is parsed).
  */
-export function rowToTraceRequest(row: Partial<RequestsTable>, source: string): TraceRequest {
+export function rowToTraceRequest(
+  row: Partial<RequestsTable>,
+  source: string,
+  parseBody: (text: string | null | undefined, sessionKey: string | null) => MessagesRequest | null = parseRequestBody,
+): TraceRequest {
   if (typeof row.id !== 'string' && typeof row.id !== 'number') throw new Error('row has no id');
-  const body = parseRequestBody(row.body);
+  const body = parseBody(row.body, typeof row.session_id === 'string' ? row.session_id : null);
   if (body === null && typeof row.body === 'string' && row.body.trim() !== '') throw new Error('request body is not a JSON object');
   let log: Partial<ResponseLog> | null = null;
   if (typeof row.response === 'string' && row.response !== '') {

@@ -5,6 +5,7 @@ import type { TraceRequest } from '../../shared/trace-record.js';
 import { SourceError, errorMessage } from '../../shared/errors.js';
 import type { OpenSourceOptions, OpenedSource, SourceProbe, SourceStats } from './source.js';
 import { rowToTraceRequest } from './requests-row.js';
+import { BodyDeltaParser } from './body-delta.js';
 
 /** Shared plumbing of the two SQLite importers (trace-db, cc-proxy-db). Both open the file READ-ONLY. */
 
@@ -45,10 +46,14 @@ export function openSqliteSource(path: string, kind: string, options: OpenSource
   function* requests(): Generator<TraceRequest> {
     let skippedThisPass = 0;
     let yieldedThisPass = 0;
+    // One delta parser per pass: bodies that extend a recent body of the same conversation are parsed from
+    // their new tail only (identical result; see body-delta.ts). Bounded memory (a few recent bodies).
+    const delta = new BodyDeltaParser();
+    const parseBody = (text: string | null | undefined, key: string | null) => delta.parse(text, key);
     for (const row of iterateRequests(db)) {
       let r: TraceRequest;
       try {
-        r = rowToTraceRequest(row as Partial<RequestsTable>, kind);
+        r = rowToTraceRequest(row as Partial<RequestsTable>, kind, parseBody);
       } catch (e) {
         skippedThisPass++;
         stats.skipped = Math.max(stats.skipped, skippedThisPass);
