@@ -60,13 +60,7 @@ export async function loadPlan(path: string, o: LoadPlanOptions): Promise<Replay
         plan = planFromTraceRequests(records, name, src.kind, { blocksById: byId });
       }
     }
-    if (o.conversation) {
-      const convs = new Set(plan.requests.map((r) => r.conversationId));
-      const matches = convs.has(o.conversation) ? [o.conversation] : [...convs].filter((c) => c.startsWith(o.conversation!));
-      if (matches.length === 0) throw new UsageError(`no conversation "${o.conversation}" in ${path} (have: ${[...convs].slice(0, 10).join(', ')})`);
-      if (matches.length > 1) throw new UsageError(`conversation prefix "${o.conversation}" is ambiguous: ${matches.slice(0, 10).join(', ')}`);
-      plan = filterConversation(plan, matches[0]!);
-    }
+    if (o.conversation) plan = filterConversation(plan, o.conversation);
     if (plan.requests.length === 0) throw new UsageError(`${path}: nothing to replay (no /v1/messages requests)`);
     return plan;
   } finally {

@@ -1,6 +1,7 @@
 import { contextTokens } from '../shared/anthropic.js';
 import type { BlockRequest, TraceRequest } from '../shared/trace-record.js';
-import { stableStringify } from '../analyze/normalize.js';
+import { isBillingLine, stableStringify } from '../analyze/normalize.js';
+import { UsageError } from '../shared/errors.js';
 import type { PlannedRequest, RecordedFacts, ReplayPlan } from './types.js';
 
 /**
@@ -143,7 +144,7 @@ export function agentKeyOf(r: TraceRequest): { conversationId: string; agent: st
   const conversationId = r.hints?.conversationId ?? r.sessionId ?? 'default';
   if (r.hints?.agentId) return { conversationId, agent: r.hints.agentId, parent: r.hints.parentAgentId ?? null };
   const sys = r.body?.system;
-  const sysKey = typeof sys === 'string' ? sys : Array.isArray(sys) ? sys.filter((b) => !/^\s*x-anthropic-billing-header/.test(b.text)).map((b) => b.text).join('\n') : '';
+  const sysKey = typeof sys === 'string' ? sys : Array.isArray(sys) ? sys.filter((b) => !isBillingLine(b.text)).map((b) => b.text).join('\n') : '';
   let h = 0;
   const s = stableStringify(sysKey) + '|' + (r.body?.tools?.length ?? 0) + '|' + (r.model ?? '');
   for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
@@ -206,13 +207,21 @@ export function planFromTraceRequests(
   return { traceName, sourceKind, requests, recordedWallMs: wall(requests), blockSize };
 }
 
-/** Keeps one conversation (by id or unique id prefix). */
-export function filterConversation(plan: ReplayPlan, conversation: string): ReplayPlan {
-  const ids = new Set(plan.requests.map((r) => r.conversationId));
-  const match = ids.has(conversation) ? [conversation] : [...ids].filter((c) => c.startsWith(conversation));
-  const keep = new Set(match);
-  const requests = plan.requests.filter((r) => keep.has(r.conversationId)).map((r, index) => ({ ...r, index }));
+/** The conversation id `idOrPrefix` names (exact id, or a unique prefix); UsageError otherwise. */
+export function resolveConversation(plan: ReplayPlan, idOrPrefix: string): string {
+  const ids = [...new Set(plan.requests.map((r) => r.conversationId))];
+  if (ids.includes(idOrPrefix)) return idOrPrefix;
+  const matches = ids.filter((c) => c.startsWith(idOrPrefix));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 0) throw new UsageError(`no conversation "${idOrPrefix}" (have: ${ids.slice(0, 10).join(', ')})`);
+  throw new UsageError(`conversation prefix "${idOrPrefix}" is ambiguous: ${matches.slice(0, 10).join(', ')}`);
+}
+
+/** Keeps one conversation (by id or unique id prefix), offsets re-based to its first request. */
+export function filterConversation(plan: ReplayPlan, idOrPrefix: string): ReplayPlan {
+  const id = resolveConversation(plan, idOrPrefix);
+  const requests = plan.requests.filter((r) => r.conversationId === id).map((r, index) => ({ ...r, index }));
   const t0 = requests.reduce((m, r) => Math.min(m, r.offsetMs), Infinity);
-  for (const r of requests) r.offsetMs -= Number.isFinite(t0) ? t0 : 0;
+  for (const r of requests) r.offsetMs -= t0;
   return { ...plan, requests, recordedWallMs: wall(requests) };
 }

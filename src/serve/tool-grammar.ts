@@ -273,5 +273,10 @@ export function grammarForPrompt(
   if (prompt.turns[prompt.turns.length - 1]?.role === 'assistant') return undefined;
   if (!wantsToolGrammar(config.mode, prompt.tools.length > 0, isFreshUserTurn(prompt.turns))) return undefined;
   if (config.allowedTools && !prompt.tools.some((t) => config.allowedTools!.includes(t.name))) return undefined;
-  return buildToolGrammar(prompt.tools, config);
+  try {
+    return buildToolGrammar(prompt.tools, config);
+  } catch (e) {
+    if (e instanceof ToolGrammarError) return undefined; // no usable tool (e.g. only nameless ones)
+    throw e;
+  }
 }

@@ -40,7 +40,12 @@ export interface StoredIndexMeta {
   linking: string;
 }
 
-export function writeConversationIndex(db: Db, rows: readonly ConversationIndexRow[], meta: StoredIndexMeta): void {
+/**
+ * Replaces the stored index — unless the stored one is already identical (same rows, same linking), in which
+ * case nothing is written (returns false), so analysing a committed example DB leaves the file untouched.
+ */
+export function writeConversationIndex(db: Db, rows: readonly ConversationIndexRow[], meta: StoredIndexMeta): boolean {
+  if (sameIndex(db, rows, meta)) return false;
   const ins = db.prepare(
     `INSERT INTO conversation_index (request_id, conversation_id, agent_id, parent_agent_id, is_subagent, turn_index,
       parent_request_id, spawned_by_request_id, duplicate_of, duplicate_kind, kind, side, linked_by, think_time_ms, api_time_ms)
@@ -55,6 +60,25 @@ export function writeConversationIndex(db: Db, rows: readonly ConversationIndexR
     setMeta.run('request_count', String(meta.requestCount));
     setMeta.run('linking', meta.linking);
   })();
+  return true;
+}
+
+const INDEX_FIELDS: (keyof ConversationIndexRow)[] = [
+  'conversationId', 'agentId', 'parentAgentId', 'isSubagent', 'turnIndex', 'parentRequestId', 'spawnedByRequestId',
+  'duplicateOf', 'duplicateKind', 'kind', 'side', 'linkedBy', 'thinkTimeMs', 'apiTimeMs',
+];
+
+function sameIndex(db: Db, rows: readonly ConversationIndexRow[], meta: StoredIndexMeta): boolean {
+  const storedMeta = readConversationIndexMeta(db);
+  if (!storedMeta || storedMeta.linking !== meta.linking || storedMeta.requestCount !== rows.length) return false;
+  const stored = readConversationIndex(db);
+  if (stored.size !== rows.length) return false;
+  for (const r of rows) {
+    const s = stored.get(r.id);
+    if (!s) return false;
+    for (const f of INDEX_FIELDS) if ((s[f] ?? null) !== (r[f] ?? null)) return false;
+  }
+  return true;
 }
 
 interface Row {

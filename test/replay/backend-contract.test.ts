@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { REPLAY_BACKENDS, sendRequest, type FetchLike, type ReplayBackend } from '../../src/replay/backends/index.js';
 import { createFakeAnthropic, errorReply, textReply } from '../helpers/fake-anthropic.js';
 import { createFakeOpenAI } from './fake-openai.js';
+import { handlerFetch } from './helpers.js';
 import { systemClock } from '../../src/shared/clock.js';
 import type { MessagesRequest } from '../../src/shared/anthropic.js';
 
@@ -15,7 +16,6 @@ interface Harness {
   seen(): { path: string; headers: Record<string, string>; body: any }[];
 }
 
-const handlerFetch = (handler: (r: Request) => Promise<Response>): FetchLike => (url, init) => handler(new Request(url, init));
 
 /** One fake server per API, each speaking that API's SSE exactly. */
 const FAKES: Record<string, (spec: Spec) => Harness> = {

@@ -138,12 +138,12 @@ describe('which requests get the grammar', () => {
     expect(grammarForPrompt({ ...cfg, mode: 'off' }, first)).toBeUndefined();
     expect(grammarForPrompt({ mode: 'first', allowedTools: ['NoSuchTool'] }, first)).toBeUndefined();
     expect(grammarForPrompt(cfg, fixture('title-haiku-2.1.197.json'))).toBeUndefined(); // no tools
-    expect(grammarForPrompt(cfg, { ...first, turns: [...first.turns, { role: 'assistant', text: 'I', toolCalls: [] }] })).toBeUndefined(); // prefill
+    expect(grammarForPrompt(cfg, { ...first, turns: [...first.turns, { role: 'assistant' as const, text: 'I', toolCalls: [] }] })).toBeUndefined(); // prefill
   });
 
   it('OpenAI requests: a trailing tool message is a tool result', () => {
     const tools = [{ type: 'function', function: { name: 'Read', parameters: { type: 'object', properties: { file_path: { type: 'string' } }, required: ['file_path'] } } }];
-    const ask = parseOpenAiRequest({ model: 'm', tools, messages: [{ role: 'user', content: 'read it' }] }).prompt;
+    const ask = parseOpenAiRequest({ model: 'm', tools, messages: [{ role: 'user', content: 'read it' }] }, 64).prompt;
     const answer = parseOpenAiRequest({
       model: 'm',
       tools,
@@ -152,7 +152,7 @@ describe('which requests get the grammar', () => {
         { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'Read', arguments: '{"file_path":"/x"}' } }] },
         { role: 'tool', tool_call_id: 'c1', content: 'hello' },
       ],
-    }).prompt;
+    }, 64).prompt;
     expect(grammarForPrompt({ mode: 'first' }, ask)).toMatch(/^root ::= /);
     expect(grammarForPrompt({ mode: 'first' }, answer)).toBeUndefined();
     expect(grammarForPrompt({ mode: 'always' }, answer)).toMatch(/^root ::= /);

@@ -4,11 +4,12 @@
  */
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { UsageError, errorMessage } from '../../shared/errors.js';
 import { ENGINES, ENGINE_NAMES } from '../../serve/engines/index.js';
 import { createServeHandler } from '../../serve/http/server.js';
 import { listen } from '../../serve/listen.js';
+import { TOOL_GRAMMAR_MODES, parseChoiceList, type ToolGrammarConfig, type ToolGrammarMode } from '../../serve/tool-grammar.js';
 import type { CliContext } from '../context.js';
 import { printJson } from '../output.js';
 import type { RegisterCommand } from './index.js';
@@ -33,6 +34,9 @@ interface ServeOpts {
   threads?: number;
   defaultMaxTokens: number;
   maxOutputTokens: number;
+  toolGrammar: ToolGrammarMode;
+  toolGrammarTools?: string;
+  toolGrammarPaths?: string;
   json?: boolean;
 }
 
@@ -51,8 +55,28 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
     .option('--threads <n>', 'CPU threads for the engine', int('threads', 1))
     .option('--default-max-tokens <n>', 'max_tokens for OpenAI requests that set none', int('default-max-tokens', 1), 1024)
     .option('--max-output-tokens <n>', 'server cap on generated tokens per request; hitting it ends the turn (stop_reason end_turn), for test models that never emit EOS (0 = no cap)', int('max-output-tokens', 0), 0)
+    .addOption(new Option('--tool-grammar <mode>', 'constrain replies to one well-formed tool call (llama engine; a demo device for random/tiny models): first = when answering a user turn that is not a tool result, always = whenever the request has tools').choices(TOOL_GRAMMAR_MODES).default('off'))
+    .option('--tool-grammar-tools <names>', 'comma-separated tools the grammar may call (default: all in the request)')
+    .option('--tool-grammar-paths <file>', 'file of newline-separated allowed values for file_path arguments')
     .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
     .action(async (o: ServeOpts) => {
+      let toolGrammar: ToolGrammarConfig | undefined;
+      if (o.toolGrammar !== 'off') {
+        if (o.engine !== 'llama') throw new UsageError(`--tool-grammar needs --engine llama (${o.engine} has no grammar-constrained sampling)`);
+        const tools = o.toolGrammarTools?.split(',').map((t) => t.trim()).filter((t) => t !== '');
+        let paths: string[] | undefined;
+        if (o.toolGrammarPaths !== undefined) {
+          try {
+            paths = parseChoiceList(readFileSync(resolve(ctx.cwd, o.toolGrammarPaths), 'utf8'));
+          } catch (e) {
+            throw new UsageError(`--tool-grammar-paths ${o.toolGrammarPaths}: ${errorMessage(e)}`);
+          }
+          if (paths.length === 0) throw new UsageError(`--tool-grammar-paths ${o.toolGrammarPaths}: no paths in the file`);
+        }
+        toolGrammar = { mode: o.toolGrammar, ...(tools && tools.length > 0 ? { allowedTools: tools } : {}), ...(paths ? { stringChoices: { file_path: paths } } : {}) };
+      } else if (o.toolGrammarTools !== undefined || o.toolGrammarPaths !== undefined) {
+        throw new UsageError('--tool-grammar-tools / --tool-grammar-paths need --tool-grammar first|always');
+      }
       const factory = ENGINES[o.engine];
       if (!factory) throw new UsageError(`unknown engine ${o.engine} (known: ${ENGINE_NAMES.join(', ')})`);
       const modelPath = o.engine === 'llama' ? resolve(ctx.cwd, o.model) : o.model;
@@ -67,7 +91,7 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
       });
       let server;
       try {
-        const handler = createServeHandler({ engine, slots: o.slots, maxQueue: o.maxQueue, defaultMaxTokens: o.defaultMaxTokens, maxOutputTokens: o.maxOutputTokens, clock: ctx.clock, logger: ctx.logger });
+        const handler = createServeHandler({ engine, slots: o.slots, maxQueue: o.maxQueue, defaultMaxTokens: o.defaultMaxTokens, maxOutputTokens: o.maxOutputTokens, ...(toolGrammar ? { toolGrammar } : {}), clock: ctx.clock, logger: ctx.logger });
         server = await listen(handler, { host: o.host, port: o.port, onError: (e) => ctx.logger.warn(`request failed: ${errorMessage(e)}`) });
         const line = `listening on ${server.url}\n`;
         if (o.json) ctx.stderr(line);

@@ -3,6 +3,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { Engine } from '../engine.js';
+import { grammarForPrompt, type ToolGrammarConfig } from '../tool-grammar.js';
 import { HttpError, badRequest } from './api-error.js';
 import { renderChat } from './chat-template.js';
 import type { ChatPrompt, GenerationParams } from './chat-types.js';
@@ -25,6 +26,8 @@ export interface ServeDeps {
   logger: Logger;
   /** Server-side cap on max_tokens (0 = none). */
   maxOutputTokens?: number;
+  /** `--tool-grammar`: constrain some replies to one well-formed tool call (src/serve/tool-grammar.ts). */
+  toolGrammar?: ToolGrammarConfig;
 }
 
 export type StopKind = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'aborted';
@@ -83,6 +86,7 @@ export async function prepareGeneration(
   // The server cap (--max-output-tokens) ends the turn like an end-of-turn token would: tiny test models never
   // emit EOS, and clients treat max_tokens as an error. Hitting the request's own max_tokens stays max_tokens.
   const serverCapped = cap < params.maxTokens && cap <= ctx - tokens.length;
+  const grammar = grammarForPrompt(deps.toolGrammar, prompt);
   const release = await deps.queue.acquire(opts.signal);
   const cacheEnabled = () => engine.cacheStats().capacityBytes > 0;
   return {
@@ -121,6 +125,7 @@ export async function prepareGeneration(
           seed: params.seed,
           stop: [...userStops, ...templateStops.filter((s) => !userStops.includes(s))],
           signal,
+          ...(grammar !== undefined ? { grammar } : {}),
         })) {
           if (ev.type === 'prefill') {
             const creation = cacheEnabled() ? ev.promptTokens - ev.cachedTokens : 0;

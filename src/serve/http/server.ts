@@ -23,6 +23,8 @@ export interface ServeHandlerOptions {
   defaultMaxTokens?: number;
   /** Server-side cap on generated tokens per request (0 / undefined = no cap beyond the context). */
   maxOutputTokens?: number;
+  /** `--tool-grammar`: grammar-constrained tool calls (llama engine; see src/serve/tool-grammar.ts). */
+  toolGrammar?: ServeDeps['toolGrammar'];
   clock?: Clock;
   logger?: Logger;
 }
@@ -38,7 +40,7 @@ const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache
 export function createServeHandler(opts: ServeHandlerOptions): Handler {
   const queue = new RequestQueue(opts.slots ?? 1, opts.maxQueue ?? 16);
   const metrics = new ServerMetrics();
-  const deps: ServeDeps = { engine: opts.engine, queue, metrics, clock: opts.clock ?? systemClock, logger: opts.logger ?? silentLogger, maxOutputTokens: opts.maxOutputTokens ?? 0 };
+  const deps: ServeDeps = { engine: opts.engine, queue, metrics, clock: opts.clock ?? systemClock, logger: opts.logger ?? silentLogger, maxOutputTokens: opts.maxOutputTokens ?? 0, ...(opts.toolGrammar ? { toolGrammar: opts.toolGrammar } : {}) };
   const info = opts.engine.info;
 
   const handler = async (req: Request): Promise<Response> => {
