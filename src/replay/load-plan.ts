@@ -1,12 +1,11 @@
 import { basename, extname } from 'node:path';
-import { blockRequestsOf } from '../analyze/blocks/from-source.js';
-import type { RequestLink } from '../analyze/blocks/block-model.js';
+import { blockRequestsOf, indexLinks } from '../analyze/blocks/from-source.js';
 import { getTokenizer } from '../analyze/tokenizers/index.js';
 import { UsageError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { BlockRequest, TraceRequest } from '../shared/trace-record.js';
 import { openSource } from '../store/sources/index.js';
-import { agentKeyOf, filterConversation, planFromBlocks, planFromTraceRequests } from './plan.js';
+import { filterConversation, planFromBlocks, planFromTraceRequests } from './plan.js';
 import type { ContentMode, ReplayPlan } from './types.js';
 
 export interface LoadPlanOptions {
@@ -26,7 +25,8 @@ function traceNameOf(path: string): string {
 }
 
 /**
- * Opens any analyze source and plans its replay. Content sources are also run through the block model (same
+ * Opens any analyze source and plans its replay. Agents of content sources come from the conversation index
+ * (src/analyze/conversation-index.ts). Content sources are also run through the block model (same
  * tokenizer / block size as the cache simulator) so every request carries hash ids for the expected-cache
  * column and, with --content synthetic, for the filler text. Block-level sources (kv-cache-tester, Mooncake)
  * only support synthetic content.
@@ -44,10 +44,8 @@ export async function loadPlan(path: string, o: LoadPlanOptions): Promise<Replay
       plan = planFromBlocks(bs.requests, name, src.kind);
     } else {
       const records: TraceRequest[] = [...src.requests()];
-      const link = (r: TraceRequest): RequestLink => {
-        const a = agentKeyOf(r);
-        return { conversationId: a.conversationId, agentId: a.agent, parentAgentId: a.parent };
-      };
+      // Conversations / agents / parents from the conversation index (hints, structural prefix links, spawns).
+      const link = indexLinks(records);
       const bs = await blockRequestsOf(
         { kind: src.kind, path: src.path, level: src.level, estimatedCount: records.length, stats: src.stats, requests: () => records, close() {} },
         { tokenizer: getTokenizer(o.tokenizer), blockSize: o.blockSize, linkOf: link },
@@ -57,7 +55,13 @@ export async function loadPlan(path: string, o: LoadPlanOptions): Promise<Replay
       } else {
         const byId = new Map<string, BlockRequest>();
         for (const b of bs.requests) byId.set(b.requestId ?? b.id, b);
-        plan = planFromTraceRequests(records, name, src.kind, { blocksById: byId });
+        plan = planFromTraceRequests(records, name, src.kind, {
+          blocksById: byId,
+          agentOf: (r) => {
+            const l = link(r);
+            return { conversationId: l.conversationId, agent: l.agentId, parent: l.parentAgentId };
+          },
+        });
       }
     }
     if (o.conversation) plan = filterConversation(plan, o.conversation);

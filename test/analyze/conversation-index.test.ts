@@ -101,14 +101,18 @@ describe('structural conversation index', () => {
 
   it('is stored idempotently in conversation_index (rebuilding gives the same rows)', () => {
     const db = openDb(join(dir, 'idx.db'));
-    writeConversationIndex(db, idx.requests, { builtAt: '2026-01-01T00:00:00Z', requestCount: idx.requests.length, linking: 'structural' });
+    expect(writeConversationIndex(db, idx.requests, { builtAt: '2026-01-01T00:00:00Z', requestCount: idx.requests.length, linking: 'structural' })).toBe(true);
     const first = [...readConversationIndex(db).values()];
-    writeConversationIndex(db, index(all).requests, { builtAt: '2026-01-02T00:00:00Z', requestCount: all.length, linking: 'structural' });
+    // An identical rebuild writes nothing (so analysing a committed example DB leaves the file untouched).
+    expect(writeConversationIndex(db, index(all).requests, { builtAt: '2026-01-02T00:00:00Z', requestCount: all.length, linking: 'structural' })).toBe(false);
     const second = [...readConversationIndex(db).values()];
     expect(second).toHaveLength(all.length);
     expect(second.sort((a, b) => a.id.localeCompare(b.id))).toEqual(first.sort((a, b) => a.id.localeCompare(b.id)));
     expect(second.find((r) => r.id === sub1.id)).toEqual({ ...by(sub1) });
-    expect(readConversationIndexMeta(db)).toEqual({ builtAt: '2026-01-02T00:00:00Z', requestCount: all.length, linking: 'structural' });
+    expect(readConversationIndexMeta(db)).toEqual({ builtAt: '2026-01-01T00:00:00Z', requestCount: all.length, linking: 'structural' });
+    // A changed index is rewritten.
+    expect(writeConversationIndex(db, idx.requests.slice(1), { builtAt: '2026-01-03T00:00:00Z', requestCount: idx.requests.length - 1, linking: 'structural' })).toBe(true);
+    expect(readConversationIndex(db).size).toBe(idx.requests.length - 1);
     db.close();
   });
 });

@@ -11,6 +11,7 @@ import { EngineError } from '../../src/shared/errors.js';
 import type { Engine } from '../../src/serve/engine.js';
 import { ToolCallStreamParser, type ParsedPiece } from '../../src/serve/http/tool-call-parser.js';
 import { parseAnthropicRequest } from '../../src/serve/http/anthropic-request.js';
+import { createServeHandler } from '../../src/serve/http/server.js';
 import { parseOpenAiRequest } from '../../src/serve/http/openai-request.js';
 import {
   buildToolGrammar,
@@ -274,6 +275,62 @@ describe('a tiny random model under the grammar (llama engine)', () => {
   it('an invalid grammar is an EngineError before anything is generated', async () => {
     await expect(collect(engine, { promptTokens: prompt, maxTokens: 5, grammar: 'root ::= (' })).rejects.toBeInstanceOf(EngineError);
   });
+});
+
+describe('HTTP layer wiring (in-process handler, tiny llama engine)', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await ENGINE_SPECS.find((s) => s.name === 'llama')!.make(1 << 30);
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+  const readTool = { name: 'Read', description: 'Read a file', input_schema: { type: 'object', properties: { file_path: { type: 'string' }, limit: { type: 'integer' } }, required: ['file_path'] } };
+  const bashTool = { name: 'Bash', description: 'Run a command', input_schema: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] } };
+  const post = (h: (r: Request) => Promise<Response>, path: string, body: unknown) =>
+    h(new Request(`http://x${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }));
+  const handler = (mode: 'first' | 'always') =>
+    createServeHandler({ engine, slots: 1, maxOutputTokens: 150, toolGrammar: { mode, allowedTools: ['Read'], stringChoices: { file_path: ['/w/hello.txt'] } } });
+
+  it('Anthropic /v1/messages: first → a tool_use for Read; the reply to its tool_result is free text', async () => {
+    const h = handler('first');
+    const ask = { model: 'tiny', max_tokens: 400, tools: [bashTool, readTool], messages: [{ role: 'user', content: 'Read hello.txt' }] };
+    const r1 = (await (await post(h, '/v1/messages', ask)).json()) as { stop_reason: string; content: { type: string; id?: string; name?: string; input?: unknown }[] };
+    expect(r1.stop_reason).toBe('tool_use');
+    expect(r1.content).toEqual([{ type: 'tool_use', id: expect.stringMatching(/^toolu_/), name: 'Read', input: { file_path: '/w/hello.txt' } }]);
+    const follow = {
+      ...ask,
+      messages: [...ask.messages, { role: 'assistant', content: r1.content }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: r1.content[0]!.id, content: 'hi' }] }],
+    };
+    const r2 = (await (await post(h, '/v1/messages', follow)).json()) as { stop_reason: string; content: { type: string }[]; usage: { cache_read_input_tokens: number } };
+    // Unconstrained noise from the random model, ended by the server cap.
+    expect(r2.content.filter((b) => b.type === 'tool_use')).toEqual([]);
+    expect(r2.stop_reason).toBe('end_turn');
+    // The constrained first turn was cached like any other: the follow-up reads the shared prefix.
+    expect(r2.usage.cache_read_input_tokens).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('OpenAI /v1/chat/completions (streaming): always → tool_calls even after a tool result', async () => {
+    const h = handler('always');
+    const tools = [readTool].map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.input_schema } }));
+    const body = {
+      model: 'tiny',
+      max_tokens: 400,
+      stream: true,
+      tools,
+      messages: [
+        { role: 'user', content: 'read it' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'Read', arguments: '{"file_path":"/w/hello.txt"}' } }] },
+        { role: 'tool', tool_call_id: 'c1', content: 'hi' },
+      ],
+    };
+    const text = await (await post(h, '/v1/chat/completions', body)).text();
+    const chunks = text.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)) as { choices: { delta: { tool_calls?: { function: { name?: string; arguments?: string } }[] }; finish_reason: string | null }[] });
+    const calls = chunks.flatMap((c) => c.choices.flatMap((ch) => ch.delta.tool_calls ?? []));
+    expect(calls.map((c) => c.function.name).filter(Boolean)).toEqual(['Read']);
+    expect(JSON.parse(calls.map((c) => c.function.arguments ?? '').join(''))).toEqual({ file_path: '/w/hello.txt' });
+    expect(chunks.flatMap((c) => c.choices.map((ch) => ch.finish_reason)).filter(Boolean)).toEqual(['tool_calls']);
+  }, 60_000);
 });
 
 describe('mlx engine', () => {

@@ -73,7 +73,7 @@ export const openaiBackend: ReplayBackend = {
         const u = usage ?? null;
         return {
           promptTokens: typeof u?.prompt_tokens === 'number' ? u.prompt_tokens : null,
-          cachedTokens: typeof u?.prompt_tokens_details?.cached_tokens === 'number' ? u.prompt_tokens_details.cached_tokens : u ? null : null,
+          cachedTokens: typeof u?.prompt_tokens_details?.cached_tokens === 'number' ? u.prompt_tokens_details.cached_tokens : null,
           outputTokens: typeof u?.completion_tokens === 'number' ? u.completion_tokens : null,
           outputText: text,
           stopReason: stop,

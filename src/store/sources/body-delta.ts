@@ -3,36 +3,39 @@ import { parseRequestBody } from './response-parse.js';
 
 /**
  * Incremental request-body parsing for append-only conversations (Claude Code resends the whole history on
- * every turn; only the tail is new). `BodyDeltaParser.parse(text)` returns exactly what
- * `parseRequestBody(text)` returns (a deep-equal object, or null), but when `text` shares a raw prefix and
- * suffix with a recently parsed body, only the changed messages in the middle are `JSON.parse`d:
+ * every turn; only the tail is new). `BodyDeltaParser.parse(bytes)` returns what `parseRequestBody(text)`
+ * returns (a deep-equal object, or null), but when the body shares a raw prefix and suffix with a recently
+ * parsed body, only the changed messages in the middle are decoded and `JSON.parse`d. It works on the UTF-8
+ * bytes (the SQLite importers read bodies as BLOBs: no full UTF-8 → string decode either):
  *
- * - a body is "anchored" when its text is exactly `JSON.stringify` of its parsed value (compact JSON, as the
- *   Anthropic SDK sends it); its state records where the top-level `messages` array starts, where each
- *   message ends and where the array closes — all verified by re-serialising, never guessed;
- * - a new text B is compared with the best recent state A: L = common prefix length (native compares);
- *   k = the number of A's messages that end within L; S = A's text from the `]` closing `messages` to the end;
- *   when B ends with S and the middle `B[end of message k .. B.length - |S|)` parses as a list of array
- *   elements, B's JSON parser state at both cut points is identical to A's, so B = A with
- *   `messages = A.messages[0..k) ++ middle` (moved cache_control markers only invalidate the message they
- *   moved from). Anything else (changed tools/system/metadata, non-compact JSON, duplicate keys, a fork)
+ * - a body is "anchored" when its bytes are exactly the UTF-8 of `JSON.stringify` of its parsed value
+ *   (compact JSON, as the Anthropic SDK sends it); its state records where the top-level `messages` array
+ *   starts, where each message ends and where the array closes — all verified byte for byte, never guessed;
+ * - a new body B is compared with the best recent state A: L = common prefix length (native memcmp);
+ *   k = the number of A's messages that end within L; S = A's bytes from the `]` closing `messages` to the
+ *   end. When B ends with S and the middle `B[end of message k .. |B| - |S|)` parses as a list of array
+ *   elements, a JSON parser is in the same state at both cut points in A and B (both cuts follow an ASCII
+ *   structural byte, so UTF-8 decoding splits cleanly there too), hence B = A with
+ *   `messages = A.messages[0..k) ++ middle`. A moved cache_control marker only invalidates the message it
+ *   moved from. Anything else (changed tools/system/metadata, non-compact JSON, duplicate keys, a fork)
  *   falls back to a full parse.
  *
- * Parsed bodies share unchanged values (message objects, tools, system) with earlier bodies, so they are
- * deep-frozen: a consumer that mutates a body fails loudly instead of corrupting other requests.
- * Memory is bounded by `maxChains` states (each holds one body text and its parsed value).
+ * Parsed bodies share unchanged values (message objects, tools, system) with earlier bodies, so anchored
+ * bodies are deep-frozen: a consumer that mutates a body fails loudly instead of corrupting other requests.
+ * Memory is bounded by `maxChains` states / `maxBytes` of body bytes (each state holds one body's bytes and
+ * its parsed value, which shares most of its objects with the other states of its conversation).
  */
 
 interface ChainState {
-  text: string;
+  buf: Buffer;
   body: Record<string, unknown>;
   keys: string[];
   messages: readonly unknown[];
-  /** Offset just after the `[` opening the top-level messages array. */
+  /** Byte offset just after the `[` opening the top-level messages array. */
   msgStart: number;
-  /** ends[i] = offset just after message i (verified); may be shorter than messages when the tail is unverified. */
+  /** ends[i] = byte offset just after message i (verified); may be shorter than messages (unverified tail). */
   ends: number[];
-  /** Offset of the `]` closing the messages array. */
+  /** Byte offset of the `]` closing the messages array. */
   suffixStart: number;
   sessionKey: string | null;
 }
@@ -42,10 +45,10 @@ export interface BodyDeltaStats {
   full: number;
   /** Bodies parsed incrementally. */
   delta: number;
-  /** Characters handed to JSON.parse. */
-  parsedChars: number;
-  /** Total characters of the bodies seen. */
-  totalChars: number;
+  /** Bytes decoded and handed to JSON.parse. */
+  parsedBytes: number;
+  /** Total bytes of the bodies seen. */
+  totalBytes: number;
 }
 
 export function deepFreeze<T>(o: T): T {
@@ -57,78 +60,97 @@ export function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** Length of the common prefix of a and b (native string compares over galloping chunks). */
-export function commonPrefixLength(a: string, b: string): number {
+/** a[i, i+n) equals b[j, j+n) (native memcmp). */
+function same(a: Buffer, i: number, b: Buffer, j: number, n: number): boolean {
+  if (n === 0) return true;
+  if (i < 0 || j < 0 || i + n > a.length || j + n > b.length) return false;
+  return a.compare(b, j, j + n, i, i + n) === 0;
+}
+
+/** Length of the common prefix of a and b (galloping native compares, then bisection). */
+export function commonPrefixLength(a: Buffer, b: Buffer): number {
   const n = Math.min(a.length, b.length);
   let i = 0;
-  let step = 1024;
+  let step = 4096;
   while (i < n) {
     let s = Math.min(step, n - i);
-    if (b.startsWith(a.substring(i, i + s), i)) {
+    if (same(a, i, b, i, s)) {
       i += s;
-      if (step < 65536) step *= 2;
+      if (step < 1 << 18) step *= 2;
       continue;
     }
-    // The mismatch is in [i, i + s): bisect.
     while (s > 1) {
       const h = s >> 1;
-      if (b.startsWith(a.substring(i, i + h), i)) {
+      if (same(a, i, b, i, h)) {
         i += h;
         s -= h;
       } else s = h;
     }
-    return a.charCodeAt(i) === b.charCodeAt(i) ? i + 1 : i;
+    return a[i] === b[i] ? i + 1 : i;
   }
   return n;
 }
 
-const MESSAGES_KEY = JSON.stringify('messages') + ':';
+const MESSAGES_KEY_LEN = Buffer.byteLength('"messages":[');
 
 export class BodyDeltaParser {
   private chains: ChainState[] = [];
-  readonly stats: BodyDeltaStats = { full: 0, delta: 0, parsedChars: 0, totalChars: 0 };
+  private bytes = 0;
+  readonly stats: BodyDeltaStats = { full: 0, delta: 0, parsedBytes: 0, totalBytes: 0 };
 
-  constructor(private readonly maxChains = 16) {}
+  /** At most `maxChains` recent bodies and `maxBytes` of body bytes are kept. */
+  constructor(
+    private readonly maxChains = 64,
+    private readonly maxBytes = 64 * 2 ** 20,
+  ) {}
 
   /** Same result as parseRequestBody(text). `sessionKey` (e.g. the row's session id) only orders candidates. */
-  parse(text: string | null | undefined, sessionKey: string | null = null): MessagesRequest | null {
-    if (typeof text !== 'string' || text === '') return null;
-    this.stats.totalChars += text.length;
-    const fast = this.tryDelta(text, sessionKey);
+  parse(input: Buffer | string | null | undefined, sessionKey: string | null = null): MessagesRequest | null {
+    if (input === null || input === undefined || input.length === 0) return null;
+    const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+    this.stats.totalBytes += buf.length;
+    const fast = this.tryDelta(buf, sessionKey);
     if (fast) return fast;
     this.stats.full++;
-    this.stats.parsedChars += text.length;
-    const body = parseRequestBody(text);
+    this.stats.parsedBytes += buf.length;
+    const body = parseRequestBody(typeof input === 'string' ? input : buf.toString('utf8'));
     if (body === null) return null;
-    deepFreeze(body);
-    const st = anchor(text, body as unknown as Record<string, unknown>, sessionKey);
-    if (st) this.push(st, null);
+    const st = anchor(buf, body as unknown as Record<string, unknown>, sessionKey);
+    if (st) {
+      // Only anchored bodies are ever shared, so only they need freezing.
+      deepFreeze(body);
+      this.push(st, null);
+    }
     return body;
   }
 
   private push(st: ChainState, replaces: ChainState | null): void {
     if (replaces) {
       const i = this.chains.indexOf(replaces);
-      if (i >= 0) this.chains.splice(i, 1);
+      if (i >= 0) {
+        this.chains.splice(i, 1);
+        this.bytes -= replaces.buf.length;
+      }
     }
     this.chains.unshift(st);
-    if (this.chains.length > this.maxChains) this.chains.length = this.maxChains;
+    this.bytes += st.buf.length;
+    while (this.chains.length > 1 && (this.chains.length > this.maxChains || this.bytes > this.maxBytes)) this.bytes -= this.chains.pop()!.buf.length;
   }
 
-  private tryDelta(text: string, sessionKey: string | null): MessagesRequest | null {
+  private tryDelta(buf: Buffer, sessionKey: string | null): MessagesRequest | null {
     if (this.chains.length === 0) return null;
     // Candidates: same session key first, then most recent. Accept the first that reuses all but at most
     // its last message; otherwise the one reusing the most.
     const ordered = sessionKey === null ? this.chains : [...this.chains.filter((c) => c.sessionKey === sessionKey), ...this.chains.filter((c) => c.sessionKey !== sessionKey)];
     let best: { st: ChainState; k: number } | null = null;
     for (const st of ordered) {
-      if (text.length < st.msgStart + (st.text.length - st.suffixStart)) continue;
-      // Cheap rejection: the messages array must start at the same place with the same first message head.
+      // Cheap rejection: `"messages":[` at the same offset, followed by the same first-message head.
+      const from = st.msgStart - MESSAGES_KEY_LEN;
       const head = Math.min((st.ends[0] ?? st.msgStart) - st.msgStart, 256);
-      if (!text.startsWith(st.text.substring(st.msgStart - MESSAGES_KEY.length - 1, st.msgStart + head), st.msgStart - MESSAGES_KEY.length - 1)) continue;
-      const L = commonPrefixLength(st.text, text);
+      if (!same(st.buf, from, buf, from, MESSAGES_KEY_LEN + head)) continue;
+      const L = commonPrefixLength(st.buf, buf);
       if (L < st.msgStart) continue;
-      // k = messages wholly inside the common prefix (boundary b_k <= L).
+      // k = messages wholly inside the common prefix (ends[k-1] <= L).
       let lo = 0;
       let hi = st.ends.length;
       while (lo < hi) {
@@ -140,88 +162,82 @@ export class BodyDeltaParser {
       if (lo >= st.ends.length - 1) break;
     }
     if (!best) return null;
-    return this.apply(text, best.st, best.k, sessionKey);
+    return this.apply(buf, best.st, best.k, sessionKey);
   }
 
-  private apply(text: string, a: ChainState, k: number, sessionKey: string | null): MessagesRequest | null {
-    const suffixLen = a.text.length - a.suffixStart;
-    const cut = k === 0 ? a.msgStart : a.ends[k - 1]!;
-    const midEnd = text.length - suffixLen;
+  private apply(buf: Buffer, a: ChainState, k: number, sessionKey: string | null): MessagesRequest | null {
+    const suffixLen = a.buf.length - a.suffixStart;
+    let cut = k === 0 ? a.msgStart : a.ends[k - 1]!;
+    const midEnd = buf.length - suffixLen;
     if (midEnd < cut) return null;
-    if (!text.endsWith(a.text.substring(a.suffixStart))) return null;
-    let middle = text.substring(cut, midEnd);
-    if (k > 0 && middle !== '') {
+    if (!same(a.buf, a.suffixStart, buf, midEnd, suffixLen)) return null;
+    if (k > 0 && midEnd > cut) {
       // After an element: the middle must be `,` + elements.
-      if (middle.charCodeAt(0) !== 44 /* , */ || middle.length === 1) return null;
-      middle = middle.substring(1);
+      if (buf[cut] !== 0x2c || midEnd === cut + 1) return null;
+      cut++;
     }
     let added: unknown;
     try {
-      added = JSON.parse('[' + middle + ']');
+      added = JSON.parse('[' + buf.toString('utf8', cut, midEnd) + ']');
     } catch {
       return null;
     }
     if (!Array.isArray(added)) return null;
     this.stats.delta++;
-    this.stats.parsedChars += middle.length;
+    this.stats.parsedBytes += midEnd - cut;
     deepFreeze(added);
     const messages = Object.freeze(a.messages.slice(0, k).concat(added));
     const body: Record<string, unknown> = {};
     for (const key of a.keys) body[key] = key === 'messages' ? messages : a.body[key];
     Object.freeze(body);
-    // New state: boundaries verified for the reused messages, and for the new ones when the middle is compact.
+    // New state: boundaries verified for the reused messages, and for new ones when they are compact JSON.
     const ends = a.ends.slice(0, k);
-    let pos = cut;
-    let ok = true;
-    for (let i = 0; i < added.length && ok; i++) {
-      const s = (i > 0 || k > 0 ? ',' : '') + JSON.stringify(added[i]);
-      if (text.startsWith(s, pos)) {
-        pos += s.length;
-        ends.push(pos);
-      } else ok = false;
+    let pos = k === 0 ? a.msgStart : a.ends[k - 1]!;
+    for (let i = 0; i < added.length; i++) {
+      const enc = Buffer.from((i > 0 || k > 0 ? ',' : '') + JSON.stringify(added[i]), 'utf8');
+      if (!same(buf, pos, enc, 0, enc.length)) break;
+      pos += enc.length;
+      ends.push(pos);
     }
-    const st: ChainState = { text, body, keys: a.keys, messages, msgStart: a.msgStart, ends, suffixStart: midEnd, sessionKey: sessionKey ?? a.sessionKey };
+    const st: ChainState = { buf, body, keys: a.keys, messages, msgStart: a.msgStart, ends, suffixStart: midEnd, sessionKey: sessionKey ?? a.sessionKey };
     this.push(st, k >= a.ends.length - 1 ? a : null);
     return body as unknown as MessagesRequest;
   }
 }
 
-/** Verifies that `text` is the compact serialisation of `body` and locates the messages array; null otherwise. */
-function anchor(text: string, body: Record<string, unknown>, sessionKey: string | null): ChainState | null {
+/** Verifies that `buf` is the UTF-8 of the compact serialisation of `body` and locates the messages array. */
+function anchor(buf: Buffer, body: Record<string, unknown>, sessionKey: string | null): ChainState | null {
   const messages = body.messages;
   if (!Array.isArray(messages)) return null;
   const keys = Object.keys(body);
-  if (keys.includes('__proto__')) return null;
-  let pos = 0;
-  if (text.charCodeAt(0) !== 123 /* { */) return null;
-  pos = 1;
+  if (keys.includes('__proto__') || buf[0] !== 0x7b /* { */) return null;
+  let pos = 1;
+  const at = (s: string): boolean => {
+    const enc = Buffer.from(s, 'utf8');
+    if (!same(buf, pos, enc, 0, enc.length)) return false;
+    pos += enc.length;
+    return true;
+  };
   let msgStart = -1;
   const ends: number[] = [];
   let suffixStart = -1;
   for (let ki = 0; ki < keys.length; ki++) {
     const key = keys[ki]!;
-    const kp = (ki > 0 ? ',' : '') + JSON.stringify(key) + ':';
-    if (!text.startsWith(kp, pos)) return null;
-    pos += kp.length;
+    if (!at((ki > 0 ? ',' : '') + JSON.stringify(key) + ':')) return null;
     if (key === 'messages') {
-      if (text.charCodeAt(pos) !== 91 /* [ */) return null;
-      pos++;
+      if (!at('[')) return null;
       msgStart = pos;
       for (let i = 0; i < messages.length; i++) {
-        const s = (i > 0 ? ',' : '') + JSON.stringify(messages[i]);
-        if (!text.startsWith(s, pos)) return null;
-        pos += s.length;
+        if (!at((i > 0 ? ',' : '') + JSON.stringify(messages[i]))) return null;
         ends.push(pos);
       }
-      if (text.charCodeAt(pos) !== 93 /* ] */) return null;
       suffixStart = pos;
-      pos++;
+      if (!at(']')) return null;
     } else {
-      const v = JSON.stringify(body[key]);
-      if (v === undefined || !text.startsWith(v, pos)) return null;
-      pos += v.length;
+      const v = JSON.stringify(body[key]) as string | undefined;
+      if (v === undefined || !at(v)) return null;
     }
   }
-  if (pos !== text.length - 1 || text.charCodeAt(pos) !== 125 /* } */ || msgStart < 0) return null;
-  return { text, body, keys, messages, msgStart, ends, suffixStart, sessionKey };
+  if (msgStart < 0 || !at('}') || pos !== buf.length) return null;
+  return { buf, body, keys, messages, msgStart, ends, suffixStart, sessionKey };
 }

@@ -27,7 +27,12 @@ export function rowToTraceRequest(
 ): TraceRequest {
   if (typeof row.id !== 'string' && typeof row.id !== 'number') throw new Error('row has no id');
   const body = parseBody(row.body, typeof row.session_id === 'string' ? row.session_id : null);
-  if (body === null && typeof row.body === 'string' && row.body.trim() !== '') throw new Error('request body is not a JSON object');
+  // The SQLite importers may hand the body over as its UTF-8 bytes (a Buffer) for the delta parser.
+  if (body === null) {
+    const raw = row.body as unknown;
+    const text = typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('utf8') : null;
+    if (text !== null && text.trim() !== '') throw new Error('request body is not a JSON object');
+  }
   let log: Partial<ResponseLog> | null = null;
   if (typeof row.response === 'string' && row.response !== '') {
     try {

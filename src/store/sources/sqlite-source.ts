@@ -29,6 +29,39 @@ export function sqliteFlavour(path: string): 'trace' | 'cc-proxy' | null {
   }
 }
 
+/**
+ * The rows of `requests` in iterateRequests' order (requests-repo.ts), read cheaply for big bodies: the order
+ * is computed over rowids only (sorting whole rows spills ~0.5 GB of bodies to SQLite's sorter), then each row
+ * is fetched by rowid with the body as its UTF-8 bytes (a Buffer: no string decode; the delta parser decodes
+ * only new tails). Text bodies only: a non-text body reads as null, as JSON.parse of a non-string would.
+ * Falls back to iterateRequests for a database that is not UTF-8 or a table without rowids.
+ */
+function* orderedRows(db: Db): Generator<Record<string, unknown>> {
+  let rowids: number[] | null = null;
+  let fetch: ReturnType<Db['prepare']> | null = null;
+  try {
+    const enc = db.pragma('encoding', { simple: true });
+    if (enc === 'UTF-8') {
+      const ours = hasColumn(db, 'requests', 'started_at_ms');
+      const order = ours ? 'coalesce(started_at_ms, 0), coalesce(seq, 0), timestamp, rowid' : 'timestamp, rowid';
+      const cols = (db.prepare(`PRAGMA table_info(requests)`).all() as { name: string }[]).map((c) => c.name).filter((n) => n !== 'body');
+      const q = (n: string) => '"' + n.replace(/"/g, '""') + '"';
+      fetch = db.prepare(`SELECT ${cols.map(q).join(', ')}, CASE WHEN typeof(body) = 'text' THEN CAST(body AS BLOB) END AS body FROM requests WHERE rowid = ?`);
+      rowids = db.prepare(`SELECT rowid FROM requests ORDER BY ${order}`).pluck().all() as number[];
+    }
+  } catch {
+    rowids = null;
+  }
+  if (!rowids || !fetch) {
+    yield* iterateRequests(db) as Iterable<Record<string, unknown>>;
+    return;
+  }
+  for (const id of rowids) {
+    const row = fetch.get(id) as Record<string, unknown> | undefined;
+    if (row) yield row;
+  }
+}
+
 export function openSqliteSource(path: string, kind: string, options: OpenSourceOptions): OpenedSource {
   let db: Db;
   try {
@@ -49,11 +82,12 @@ export function openSqliteSource(path: string, kind: string, options: OpenSource
     // One delta parser per pass: bodies that extend a recent body of the same conversation are parsed from
     // their new tail only (identical result; see body-delta.ts). Bounded memory (a few recent bodies).
     const delta = new BodyDeltaParser();
-    const parseBody = (text: string | null | undefined, key: string | null) => delta.parse(text, key);
-    for (const row of iterateRequests(db)) {
+    const parseBody = (text: string | Buffer | null | undefined, key: string | null) => delta.parse(text, key);
+    for (const row of orderedRows(db)) {
       let r: TraceRequest;
+      // row.body is a Buffer (UTF-8 bytes) on the fast path; rowToTraceRequest hands it to parseBody.
       try {
-        r = rowToTraceRequest(row as Partial<RequestsTable>, kind, parseBody);
+        r = rowToTraceRequest(row as Partial<RequestsTable>, kind, parseBody as (t: string | null | undefined, k: string | null) => ReturnType<typeof delta.parse>);
       } catch (e) {
         skippedThisPass++;
         stats.skipped = Math.max(stats.skipped, skippedThisPass);
