@@ -4,15 +4,23 @@
  * `trace model tiny`. Run with `npm run example:capture` (= `tsx scripts/example-capture.ts`) after a build
  * (`npx tsc -p tsconfig.build.json`: it drives `node bin/trace.js`).
  *
- * What to expect: timings are real for that tiny model on this machine; its answers are noise, so it cannot
- * drive real tool use — the script still allows the Read tool and records what happens. A summary of each
- * step goes to examples/requests-capture.json (and stdout).
+ * What to expect: timings are real for that tiny model on this machine; its answers are noise. A random model
+ * never writes a well-formed tool call on its own, so the server runs with `--tool-grammar first
+ * --tool-grammar-tools Read,Agent --tool-grammar-paths <the sample repo's files>`: the first reply to every user
+ * turn is FORCED (GBNF grammar) to be one Read or Agent call (the model still picks which, and the Agent's
+ * description/prompt strings); Read's `file_path` is pinned to an existing file. Claude Code runs with
+ * `--allowedTools Read,Agent`, so a forced Agent call spawns a real sub-agent, whose own first request is again
+ * forced to a tool call. Replies to a tool_result are free (noise, cut at --max-output-tokens).
+ * There is no sampling seed in `trace serve`, so after the fixed prompts the script sends up to
+ * EXAMPLE_EXTRA_PROMPTS more `--continue` prompts until the capture holds a tool loop (tool_use → tool_result)
+ * AND an Agent call. A summary of each step goes to examples/requests-capture.json (and stdout).
  *
  * Claude Code also gets API_TIMEOUT_MS=1800000 so a slow first prefill is not retried.
  *
  * Environment knobs: TRACE_BIN (the trace launcher to use, default bin/trace.js), EXAMPLE_CTX (context tokens, default 131072: the tiny model's vocabulary is bytes, and Claude
- * Code's prompt is ~80 KB), EXAMPLE_MAX_OUTPUT (generated tokens cap, default 48), EXAMPLE_PROMPT_TIMEOUT_S
- * (per claude run, default 900).
+ * Code's prompt is ~80 KB), EXAMPLE_MAX_OUTPUT (generated tokens cap, default 256: a forced Agent call with two
+ * 64-char strings is ~200 byte tokens), EXAMPLE_PROMPT_TIMEOUT_S (per claude run, default 600),
+ * EXAMPLE_EXTRA_PROMPTS (default 3).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,14 +36,50 @@ const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 const OUT_DB = join(ROOT, 'examples', 'requests.db');
 const SUMMARY = join(ROOT, 'examples', 'requests-capture.json');
 const CTX = Number(process.env.EXAMPLE_CTX ?? 131072);
-const MAX_OUTPUT = Number(process.env.EXAMPLE_MAX_OUTPUT ?? 48);
-const PROMPT_TIMEOUT_MS = Number(process.env.EXAMPLE_PROMPT_TIMEOUT_S ?? 900) * 1000;
+const MAX_OUTPUT = Number(process.env.EXAMPLE_MAX_OUTPUT ?? 256);
+const PROMPT_TIMEOUT_MS = Number(process.env.EXAMPLE_PROMPT_TIMEOUT_S ?? 600) * 1000;
+
+const EXTRA_PROMPTS = Number(process.env.EXAMPLE_EXTRA_PROMPTS ?? 3);
+const ALLOWED_TOOLS = 'Read,Agent';
 
 const PROMPTS = [
   'Read src/math.ts and tell me what the add function does.',
-  'Now read test/math.test.ts. Is the multiply test correct?',
+  'Use an agent to read test/math.test.ts and check whether the multiply test is correct.',
   'Summarise this repository in two sentences.',
 ];
+/** Sent with --continue, one at a time, only while the capture still lacks a tool loop or an Agent call. */
+const EXTRA = 'Delegate this to an agent: read src/greet.ts and describe the greet function.';
+
+/** Tool loops seen in the captured request bodies (every tool_use / tool_result block, deduplicated by id). */
+function toolActivity(dbPath: string): { toolUses: Record<string, number>; toolResults: number; agentCalls: number; toolSets: number } {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const uses = new Map<string, string>();
+    const results = new Set<string>();
+    const toolSets = new Set<string>();
+    for (const r of db.prepare(`SELECT body FROM requests WHERE endpoint = '/v1/messages' AND body IS NOT NULL`).all() as { body: string }[]) {
+      let body: { tools?: { name: string }[]; messages?: { content: unknown }[] };
+      try {
+        body = JSON.parse(r.body) as typeof body;
+      } catch {
+        continue;
+      }
+      if (body.tools && body.tools.length > 0) toolSets.add(body.tools.map((t) => t.name).join(','));
+      for (const m of body.messages ?? []) {
+        if (!Array.isArray(m.content)) continue;
+        for (const b of m.content as { type?: string; id?: string; name?: string; tool_use_id?: string }[]) {
+          if (b.type === 'tool_use' && b.id) uses.set(b.id, String(b.name));
+          if (b.type === 'tool_result' && b.tool_use_id) results.add(b.tool_use_id);
+        }
+      }
+    }
+    const toolUses: Record<string, number> = {};
+    for (const n of uses.values()) toolUses[n] = (toolUses[n] ?? 0) + 1;
+    return { toolUses, toolResults: [...results].filter((id) => uses.has(id)).length, agentCalls: toolUses.Agent ?? 0, toolSets: toolSets.size };
+  } finally {
+    db.close();
+  }
+}
 
 const children: ChildProcess[] = [];
 const log = (m: string) => process.stdout.write(`[example-capture] ${m}\n`);
@@ -93,6 +137,8 @@ async function stop(p: ChildProcess, label: string): Promise<void> {
   clearTimeout(t);
 }
 
+const SAMPLE_FILES = ['package.json', 'README.md', 'src/math.ts', 'src/greet.ts', 'test/math.test.ts'];
+
 function sampleRepo(dir: string): void {
   const files: Record<string, string> = {
     'package.json': JSON.stringify({ name: 'sample-math', version: '1.0.0', type: 'module', scripts: { test: 'node --test' } }, null, 2),
@@ -114,8 +160,16 @@ async function main(): Promise<void> {
   const repo = join(tmp, 'sample-repo');
   mkdirSync(home, { recursive: true });
   sampleRepo(repo);
+  const pathsFile = join(tmp, 'paths.txt');
+  writeFileSync(pathsFile, SAMPLE_FILES.map((p) => join(repo, p)).join('\n') + '\n');
   for (const p of [OUT_DB, `${OUT_DB}-wal`, `${OUT_DB}-shm`]) rmSync(p, { force: true });
-  const summary: Record<string, unknown> = { startedAt: new Date().toISOString(), ctx: CTX, maxOutputTokens: MAX_OUTPUT };
+  const summary: Record<string, unknown> = {
+    startedAt: new Date().toISOString(),
+    ctx: CTX,
+    maxOutputTokens: MAX_OUTPUT,
+    toolGrammar: { mode: 'first', tools: ALLOWED_TOOLS, paths: SAMPLE_FILES },
+    allowedTools: ALLOWED_TOOLS,
+  };
 
   const model = join(tmp, 'tiny.gguf');
   // 1 layer, width 16: Claude Code's ~76 KB first prompt is ~76k byte tokens; this shape prefills it in about a
@@ -126,7 +180,8 @@ async function main(): Promise<void> {
   log(`tiny model: ${model}`);
 
   const serve = await startListening(
-    ['serve', '--engine', 'llama', '--model', model, '--port', '0', '--ctx-size', String(CTX), '--slots', '2', '--max-output-tokens', String(MAX_OUTPUT)],
+    ['serve', '--engine', 'llama', '--model', model, '--port', '0', '--ctx-size', String(CTX), '--slots', '2', '--max-output-tokens', String(MAX_OUTPUT),
+     '--tool-grammar', 'first', '--tool-grammar-tools', ALLOWED_TOOLS, '--tool-grammar-paths', pathsFile],
     'serve',
   );
   log(`serve: ${serve.url}`);
@@ -147,8 +202,19 @@ async function main(): Promise<void> {
   };
   const runs: unknown[] = [];
   try {
-    for (const [i, prompt] of PROMPTS.entries()) {
-      const args = [...(i > 0 ? ['--continue'] : []), '-p', prompt, '--output-format', 'stream-json', '--verbose', '--allowedTools', 'Read'];
+    for (let i = 0; ; i++) {
+      let prompt: string;
+      if (i < PROMPTS.length) prompt = PROMPTS[i]!;
+      else {
+        const seen = toolActivity(OUT_DB);
+        if (seen.toolResults > 0 && seen.agentCalls > 0) break;
+        if (i >= PROMPTS.length + EXTRA_PROMPTS) {
+          log(`giving up after ${EXTRA_PROMPTS} extra prompts: ${JSON.stringify(seen)}`);
+          break;
+        }
+        prompt = EXTRA;
+      }
+      const args = [...(i > 0 ? ['--continue'] : []), '-p', prompt, '--output-format', 'stream-json', '--verbose', '--allowedTools', ALLOWED_TOOLS];
       log(`claude ${i > 0 ? '--continue ' : ''}-p ${JSON.stringify(prompt)}`);
       const r = await run(CLAUDE, args, { env, cwd: repo, timeoutMs: PROMPT_TIMEOUT_MS });
       const lines = r.stdout.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => {
@@ -162,6 +228,7 @@ async function main(): Promise<void> {
       const toolUses = lines.filter((l) => l.type === 'assistant').flatMap((l) => ((l.message as { content?: { type: string; name?: string }[] })?.content ?? []).filter((b) => b.type === 'tool_use').map((b) => b.name));
       const entry = {
         prompt,
+        extra: i >= PROMPTS.length,
         exitCode: r.code,
         signal: r.signal,
         wallMs: r.ms,
@@ -178,6 +245,7 @@ async function main(): Promise<void> {
     await stop(serve.proc, 'serve');
   }
   summary.runs = runs;
+  summary.toolActivity = toolActivity(OUT_DB);
   summary.captureOutputTail = capture.output().slice(-1500);
   summary.serveOutputTail = serve.output().slice(-1500);
 

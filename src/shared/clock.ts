@@ -27,13 +27,13 @@ export const systemClock: Clock = {
 };
 
 /**
- * Deterministic clock for tests: time only moves when `advance`/`advanceTo` is called, or — with
- * `autoAdvance` — when every pending sleeper is waiting (it jumps to the earliest wake-up).
+ * Deterministic clock for tests: time only moves when `advance`/`advanceTo` is called (sleepers due by then
+ * wake in order). Tests that need "run until idle" drive it themselves (see test/replay/helpers.ts `drive`).
  */
 export class ManualClock implements Clock {
   private t: number;
   private sleepers: { at: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  constructor(startMs = 0, private readonly autoAdvance = false) {
+  constructor(startMs = 0) {
     this.t = startMs;
   }
   now(): number {
@@ -53,7 +53,6 @@ export class ManualClock implements Clock {
         },
         { once: true },
       );
-      if (this.autoAdvance) queueMicrotask(() => this.tick());
     });
   }
   /** Number of sleepers currently waiting. */
@@ -74,10 +73,5 @@ export class ManualClock implements Clock {
       first.resolve();
     }
     this.t = at;
-  }
-  private tick(): void {
-    if (this.sleepers.length === 0) return;
-    const next = Math.min(...this.sleepers.map((s) => s.at));
-    this.advanceTo(next);
   }
 }

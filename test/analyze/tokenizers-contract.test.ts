@@ -1,5 +1,8 @@
 /** Shared contract every registered tokenizer passes, plus a few facts specific to each. */
 import { describe, expect, it } from 'vitest';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXTURES, HAS_SHARED } from '../helpers/paths.js';
 import { TOKENIZERS, getTokenizer } from '../../src/analyze/tokenizers/index.js';
 import { countTokens as anthropicCount } from '@anthropic-ai/tokenizer';
 import { countTokens as o200kCount } from 'gpt-tokenizer/encoding/o200k_base';
@@ -24,6 +27,31 @@ describe.each(Object.keys(TOKENIZERS))('tokenizer contract: %s', (name) => {
 describe('tokenizer specifics', () => {
   it('claude matches @anthropic-ai/tokenizer', () => {
     for (const s of SAMPLES) expect(getTokenizer('claude').count(s)).toBe(anthropicCount(s));
+  });
+  it('claude count (piece-cached fast path) equals the library on real Claude Code bodies, edge cases and random text', () => {
+    const t = getTokenizer('claude');
+    const texts = ['a  b', 'x\u0085y\u2028z', '\ufeffhello', "it's they'll I'M 's", 'a<EOT>b<META_START>c<META><META_END><SOS>', '<EO', '日本語 テキスト', '🚀🚀 emoji', ' \n\n  \t x', 'e\u0301 café ﬁ', '1234567 89', 'foo   ', '   ', 'a\r\n\r\nb'];
+    if (HAS_SHARED) {
+      const dir = join(FIXTURES, 'claude-code');
+      for (const f of readdirSync(dir).filter((x) => x.endsWith('.json'))) {
+        const raw = readFileSync(join(dir, f), 'utf8');
+        texts.push(raw);
+        const b = JSON.parse(raw) as { messages?: unknown[]; system?: { text?: string }[]; tools?: unknown[] };
+        for (const m of b.messages ?? []) texts.push(JSON.stringify(m));
+        for (const x of b.system ?? []) texts.push(x.text ?? '');
+        for (const x of b.tools ?? []) texts.push(JSON.stringify(x, null, 1));
+      }
+    }
+    const alphabet = ['a', 'Z', 'é', 'ß', '1', '٣', ' ', '  ', '\n', '\t', "'", "'s", '.', '{', '"', '\u00a0', '\u3000', '中', '🚀', '<EOT>', '<', '>', 'META', '\u0301', '\ufeff'];
+    let x = 7;
+    for (let i = 0; i < 300; i++) {
+      let s = '';
+      const len = 1 + (i % 40);
+      for (let k = 0; k < len; k++) s += alphabet[(x = (Math.imul(x, 1103515245) + 12345) >>> 0) % alphabet.length];
+      texts.push(s);
+    }
+    for (const s of texts) expect([s, t.count(s)]).toEqual([s, anthropicCount(s)]);
+    expect(texts.length).toBeGreaterThan(300);
   });
   it('o200k matches gpt-tokenizer o200k_base', () => {
     for (const s of SAMPLES.slice(0, 3)) expect(getTokenizer('o200k').count(s)).toBe(o200kCount(s));
