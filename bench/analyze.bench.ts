@@ -5,7 +5,8 @@
  * API without a prefix cache would process. Measured side by side in one run: linking + usage only, and with
  * the claude-tokenizer breakdown
  * (content-addressed: unique content is tokenised once). Rates per wall second and per CPU second.
- * Also reports peak RSS (process high-water mark, generation included — generation streams one body at a time).
+ * Also reports peak RSS (process high-water mark, generation included — generation streams one body at a time),
+ * and the claude tokenizer's piece-cached count vs the library's encode on novel varied text.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -91,6 +92,42 @@ function analyse(path: string, tokenizer: string | null): { ms: number; cpuMs: n
   return { ms: performance.now() - t, cpuMs: (c.user + c.system) / 1000, summary };
 }
 
+/**
+ * The claude tokenizer's count (piece-cached) vs the library's encode on novel, varied text: every text is
+ * distinct (no TokenCounter reuse), drawn from a 50,000-word vocabulary with digits, punctuation and
+ * non-ASCII, so the piece cache sees realistic misses. Same texts, same run, counts checked equal.
+ */
+function tokenizerSideBySide(): { libMtokS: number; fastMtokS: number; chars: number } {
+  const lib = (getTokenizer('claude') as { encode(t: string): ArrayLike<number> });
+  const fast = getTokenizer('claude');
+  let x = 99;
+  const next = () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0);
+  const syll = ['ka', 'to', 'ri', 'men', 'str', 'ué', 'x', 'ion', 'ent', 'pre', 'fix', 'cache', 'ß', 'ö', '_', 'Id'];
+  const vocab = Array.from({ length: 50000 }, (_, i) => {
+    let w = '';
+    for (let k = 0; k < 2 + (i % 4); k++) w += syll[next() % syll.length];
+    return w + (i % 11 === 0 ? String(i) : '');
+  });
+  const punct = [' ', ' ', ' ', ', ', '. ', '\n', '(', ') ', ' = ', '; ', '"'];
+  const texts = Array.from({ length: 300 }, () => {
+    let t = '';
+    for (let k = 0; k < 400; k++) t += vocab[next() % vocab.length] + punct[next() % punct.length];
+    return t;
+  });
+  let c0 = process.cpuUsage();
+  let libTok = 0;
+  for (const t of texts) libTok += lib.encode(t).length;
+  let c = process.cpuUsage(c0);
+  const libS = (c.user + c.system) / 1e6;
+  c0 = process.cpuUsage();
+  let fastTok = 0;
+  for (const t of texts) fastTok += fast.count(t);
+  c = process.cpuUsage(c0);
+  const fastS = (c.user + c.system) / 1e6;
+  if (libTok !== fastTok) throw new Error(`claude count mismatch: ${fastTok} vs ${libTok}`);
+  return { libMtokS: libTok / libS / 1e6, fastMtokS: fastTok / fastS / 1e6, chars: texts.reduce((a, t) => a + t.length, 0) };
+}
+
 const bench: BenchModule = {
   name: 'analyze',
   description: 'trace analyze throughput (effective prompt tokens/s) on a generated 2,000-request ~120 M-token DB',
@@ -104,6 +141,7 @@ const bench: BenchModule = {
       getTokenizer('claude'); // load the vocabulary outside the timed runs
       const linking = analyse(path, null);
       const claude = analyse(path, 'claude');
+      const tok = tokenizerSideBySide();
       const rate = (ms: number) => gen.effectiveTokens / (ms / 1000);
       const cpuRate = (x: { cpuMs: number }) => (gen.effectiveTokens / (x.cpuMs / 1000) / 1e6).toFixed(1);
       const peakRssMiB = process.resourceUsage().maxRSS / 1024;
@@ -112,6 +150,7 @@ const bench: BenchModule = {
         `generated ${gen.requests} requests, ${(gen.effectiveTokens / 1e6).toFixed(1)} M effective tokens, ${(gen.bytes / 2 ** 20).toFixed(0)} MiB of bodies, DB ${(statSync(path).size / 2 ** 20).toFixed(0)} MiB in ${(genMs / 1000).toFixed(1)} s`,
         `linking + usage only : ${(linking.ms / 1000).toFixed(2)} s  → ${(rate(linking.ms) / 1e6).toFixed(1)} M effective tok/s wall, ${cpuRate(linking)} M/s per CPU-second`,
         `+ claude breakdown   : ${(claude.ms / 1000).toFixed(2)} s  → ${(rate(claude.ms) / 1e6).toFixed(1)} M effective tok/s wall, ${cpuRate(claude)} M/s per CPU-second (${(claude.ms / linking.ms).toFixed(2)}× linking; ${claude.summary.breakdown?.uniqueTexts} unique texts tokenised)`,
+        `claude tokenizer on ${(tok.chars / 2 ** 20).toFixed(1)} MiB of novel varied text (50k-word vocabulary): library encode ${tok.libMtokS.toFixed(2)} M tok/CPU-s, piece-cached count ${tok.fastMtokS.toFixed(2)} M tok/CPU-s (${(tok.fastMtokS / tok.libMtokS).toFixed(1)}×, equal counts) — the generated DB's 20-word text makes its breakdown cheaper than real text`,
         `structure recovered: ${linking.summary.totals.conversations} conversations / ${linking.summary.totals.agents} agents (expected ${CONVERSATIONS}/${CONVERSATIONS}) ${ok ? 'OK' : 'MISMATCH'}`,
         `load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores — wall-clock rates are only meaningful on an idle machine`,
         `peak RSS ${peakRssMiB.toFixed(0)} MiB; target ≥ 50 M effective tok/s: ${rate(claude.ms) >= 50e6 ? 'met' : 'NOT met'} with claude, ${rate(linking.ms) >= 50e6 ? 'met' : 'NOT met'} for linking + usage only`,
@@ -129,6 +168,8 @@ const bench: BenchModule = {
           load_avg_1m: +loadavg()[0]!.toFixed(1),
           peak_rss_mib: Math.round(peakRssMiB),
           structure_ok: ok ? 'yes' : 'no',
+          claude_tokenizer_lib_mtok_per_cpu_s: +tok.libMtokS.toFixed(2),
+          claude_tokenizer_cached_mtok_per_cpu_s: +tok.fastMtokS.toFixed(2),
         },
         lines,
       };

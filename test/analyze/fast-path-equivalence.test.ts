@@ -22,6 +22,8 @@ import type { TraceRequest } from '../../src/shared/trace-record.js';
 import { analyzeRequests, collectFacts } from '../../src/analyze/analyze-requests.js';
 import { getTokenizer } from '../../src/analyze/tokenizers/index.js';
 import { tmp } from '../store/sources-fixtures.js';
+import Database from 'better-sqlite3';
+import { CC_PROXY_REQUESTS_DDL } from '../../src/store/schema.js';
 
 type Msg = { role: string; content: unknown };
 const dir = tmp('fast-path');
@@ -129,6 +131,8 @@ beforeAll(() => {
     const response = r.response ? JSON.stringify({ body: { id: `msg_${r.id}`, type: 'message', role: 'assistant', model: 'claude-t', content: r.response, stop_reason: 'end_turn', usage: { input_tokens: 10, output_tokens: 5 } } }) : null;
     ins.run(r.id, new Date(t0 + i * 1000).toISOString(), r.body, response, r.session, r.stream === false ? 0 : 1, t0 + i * 1000, i * 3, r.response?.some((x) => (x as { type: string }).type === 'tool_use') ? 'tool_use' : 'end_turn', `msg_${r.id}`, i + 1);
   });
+  // A body stored as a BLOB (not text): no body, not malformed, on both paths.
+  db.prepare(`INSERT INTO requests (id, method, endpoint, headers, body, started_at_ms, seq) VALUES ('blob', 'POST', '/v1/messages', '{}', ?, ?, 9999)`).run(Buffer.from('{"model":"m","messages":[]}'), t0 + rows.length * 1000);
   db.close();
 });
 
@@ -181,6 +185,7 @@ describe('analyze fast path ≡ slow path', () => {
     const fast = fastRequests();
     expect(fast.skipped).toBe(slow.skipped);
     expect(slow.skipped).toBe(2); // 'not json at all' and '[1,2,3]'
+    expect(fast.requests.find((r) => r.id === 'blob')?.body).toBeNull();
     expect(fast.requests).toStrictEqual(slow.requests);
     const shared = fast.requests.filter((r) => r.body && Object.isFrozen(r.body));
     expect(shared.length).toBeGreaterThan(20);
@@ -192,7 +197,7 @@ describe('analyze fast path ≡ slow path', () => {
   it('gives identical facts and analyses (linking, usage, token breakdown)', () => {
     const slow = slowRequests().requests;
     const fast = fastRequests().requests;
-    for (const tok of [null, 'chars4', 'o200k']) {
+    for (const tok of [null, 'chars4', 'o200k', 'claude']) {
       const tokenizer = tok ? getTokenizer(tok) : null;
       expect(collectFacts(fast, { tokenizer }).facts).toStrictEqual(collectFacts(slow, { tokenizer }).facts);
       const a = analyzeRequests(fast, { tokenizer });
@@ -201,6 +206,29 @@ describe('analyze fast path ≡ slow path', () => {
       expect(a.totals.subagents).toBeGreaterThanOrEqual(2);
       expect(a.totals.duplicates).toBeGreaterThanOrEqual(1);
     }
+  });
+});
+
+describe('SQLite read fallbacks', () => {
+  it.each([
+    ['a UTF-16 database (read through iterateRequests)', "PRAGMA encoding = 'UTF-16le'", CC_PROXY_REQUESTS_DDL],
+    ['a UTF-8 claude-code-proxy table (rowid + bytes path)', '', CC_PROXY_REQUESTS_DDL],
+  ])('%s gives the slow path results', (_name, pragma, ddl) => {
+    const p = join(dir, `fallback-${Math.random().toString(36).slice(2)}.db`);
+    const raw = new Database(p);
+    if (pragma) raw.exec(pragma);
+    raw.exec(ddl);
+    const ins = raw.prepare(`INSERT INTO requests (id, timestamp, method, endpoint, headers, body, response) VALUES (?, ?, 'POST', '/v1/messages', '{}', ?, NULL)`);
+    rows.slice(0, 40).forEach((r, i) => ins.run(r.id, `2026-11-01 00:00:${String(i).padStart(2, '0')}`, r.body));
+    const slow: TraceRequest[] = [];
+    for (const row of iterateRequests(raw as unknown as Parameters<typeof iterateRequests>[0])) slow.push(rowToTraceRequest(row as Partial<RequestsTable>, 'cc-proxy-db'));
+    raw.close();
+    const src = openSource(p, { logger: silentLogger });
+    expect(src.kind).toBe('cc-proxy-db');
+    const fast = [...src.requests()];
+    src.close();
+    expect(fast).toStrictEqual(slow);
+    expect(fast.length).toBe(40);
   });
 });
 

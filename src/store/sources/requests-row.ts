@@ -30,7 +30,8 @@ export function rowToTraceRequest(
   // The SQLite importers may hand the body over as its UTF-8 bytes (a Buffer) for the delta parser.
   if (body === null) {
     const raw = row.body as unknown;
-    const text = typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('utf8') : null;
+    // A Buffer is a text body's bytes only when a byte-aware parser was passed (a BLOB body stays "no body").
+    const text = typeof raw === 'string' ? raw : Buffer.isBuffer(raw) && parseBody !== parseRequestBody ? raw.toString('utf8') : null;
     if (text !== null && text.trim() !== '') throw new Error('request body is not a JSON object');
   }
   let log: Partial<ResponseLog> | null = null;

@@ -34,12 +34,15 @@ export function sqliteFlavour(path: string): 'trace' | 'cc-proxy' | null {
  * is computed over rowids only (sorting whole rows spills ~0.5 GB of bodies to SQLite's sorter), then each row
  * is fetched by rowid with the body as its UTF-8 bytes (a Buffer: no string decode; the delta parser decodes
  * only new tails). Text bodies only: a non-text body reads as null, as JSON.parse of a non-string would.
- * Falls back to iterateRequests for a database that is not UTF-8 or a table without rowids.
+ * Falls back to iterateRequests for a database that is not UTF-8.
  */
 function* orderedRows(db: Db): Generator<Record<string, unknown>> {
   let rowids: number[] | null = null;
   let fetch: ReturnType<Db['prepare']> | null = null;
+  // One read transaction: the same snapshot a single SELECT would see, even while `trace capture` writes.
+  const own = !db.inTransaction;
   try {
+    if (own) db.exec('BEGIN');
     const enc = db.pragma('encoding', { simple: true });
     if (enc === 'UTF-8') {
       const ours = hasColumn(db, 'requests', 'started_at_ms');
@@ -49,17 +52,19 @@ function* orderedRows(db: Db): Generator<Record<string, unknown>> {
       fetch = db.prepare(`SELECT ${cols.map(q).join(', ')}, CASE WHEN typeof(body) = 'text' THEN CAST(body AS BLOB) END AS body FROM requests WHERE rowid = ?`);
       rowids = db.prepare(`SELECT rowid FROM requests ORDER BY ${order}`).pluck().all() as number[];
     }
-  } catch {
-    rowids = null;
+    if (rowids && fetch) {
+      for (const id of rowids) {
+        const row = fetch.get(id) as Record<string, unknown> | undefined;
+        if (row) yield row;
+      }
+      return;
+    }
+  } catch (e) {
+    if (rowids && fetch) throw e; // a failure while reading rows, not a missing feature
+  } finally {
+    if (own && db.inTransaction) db.exec('COMMIT');
   }
-  if (!rowids || !fetch) {
-    yield* iterateRequests(db) as Iterable<Record<string, unknown>>;
-    return;
-  }
-  for (const id of rowids) {
-    const row = fetch.get(id) as Record<string, unknown> | undefined;
-    if (row) yield row;
-  }
+  yield* iterateRequests(db) as Iterable<Record<string, unknown>>;
 }
 
 export function openSqliteSource(path: string, kind: string, options: OpenSourceOptions): OpenedSource {
