@@ -20,7 +20,7 @@
  * Environment knobs: TRACE_BIN (the trace launcher to use, default bin/trace.js), EXAMPLE_CTX (context tokens, default 131072: the tiny model's vocabulary is bytes, and Claude
  * Code's prompt is ~80 KB), EXAMPLE_MAX_OUTPUT (generated tokens cap, default 256: a forced Agent call with two
  * 64-char strings is ~200 byte tokens), EXAMPLE_PROMPT_TIMEOUT_S (per claude run, default 600),
- * EXAMPLE_EXTRA_PROMPTS (default 3).
+ * EXAMPLE_EXTRA_PROMPTS (default 3), EXAMPLE_SLOTS (serve --slots, default 3).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,6 +39,13 @@ const CTX = Number(process.env.EXAMPLE_CTX ?? 131072);
 const MAX_OUTPUT = Number(process.env.EXAMPLE_MAX_OUTPUT ?? 256);
 const PROMPT_TIMEOUT_MS = Number(process.env.EXAMPLE_PROMPT_TIMEOUT_S ?? 600) * 1000;
 
+/**
+ * Engine sequences. The llama engine's prefix cache lives in its slots; with 2 slots a chain of nested sub-agents
+ * (each with its own system prompt / tool set) evicted the main agent's prefix (observed: its reply after the
+ * Agent result reused 71 of ~77k tokens). 3 slots keep main, sub-agent (with Agent) and innermost sub-agent
+ * (without Agent) apart. KV per token of the 1-layer width-16 model is tiny, so the memory cost is small.
+ */
+const SLOTS = Number(process.env.EXAMPLE_SLOTS ?? 3);
 const EXTRA_PROMPTS = Number(process.env.EXAMPLE_EXTRA_PROMPTS ?? 3);
 const ALLOWED_TOOLS = 'Read,Agent';
 
@@ -166,6 +173,7 @@ async function main(): Promise<void> {
   const summary: Record<string, unknown> = {
     startedAt: new Date().toISOString(),
     ctx: CTX,
+    slots: SLOTS,
     maxOutputTokens: MAX_OUTPUT,
     toolGrammar: { mode: 'first', tools: ALLOWED_TOOLS, paths: SAMPLE_FILES },
     allowedTools: ALLOWED_TOOLS,
@@ -180,7 +188,7 @@ async function main(): Promise<void> {
   log(`tiny model: ${model}`);
 
   const serve = await startListening(
-    ['serve', '--engine', 'llama', '--model', model, '--port', '0', '--ctx-size', String(CTX), '--slots', '2', '--max-output-tokens', String(MAX_OUTPUT),
+    ['serve', '--engine', 'llama', '--model', model, '--port', '0', '--ctx-size', String(CTX), '--slots', String(SLOTS), '--max-output-tokens', String(MAX_OUTPUT),
      '--tool-grammar', 'first', '--tool-grammar-tools', ALLOWED_TOOLS, '--tool-grammar-paths', pathsFile],
     'serve',
   );
