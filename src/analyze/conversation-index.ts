@@ -84,6 +84,8 @@ interface AgentState {
   lastHash: number;
   lastEndMs: number | null;
   lastStreaming: boolean | null;
+  /** The agent's latest request completed with a tool call (Claude Code then runs the tool; it does not resend). */
+  lastAnsweredWithToolUse: boolean;
   lastTurn: number;
   systemKey: number;
   toolsKey: number;
@@ -114,7 +116,10 @@ export function buildConversationIndex(factsIn: readonly RequestFacts[]): Conver
   const convs = new Map<string, ConversationInfo & { modelsSet: Set<string>; mainAgent: string | null; subCount: number }>();
   const sessionConv = new Map<string, string>();
   const usedConvIds = new Set<string>();
-  const spawns = new Map<string, { requestId: string; agentId: string; conversationId: string; used: boolean }>();
+  type Spawn = { requestId: string; agentId: string; conversationId: string; used: boolean };
+  /** Agent/Task tool calls by prompt; several calls may carry the same prompt (e.g. nested sub-agents). */
+  const spawns = new Map<string, Spawn[]>();
+  const unusedSpawn = (list: Spawn[] | undefined) => list?.find((x) => !x.used);
   const toolUseToRequest = new Map<string, { requestId: string; agentId: string }>();
   const out: IndexedRequest[] = [];
   let order = 0;
@@ -203,6 +208,7 @@ export function buildConversationIndex(factsIn: readonly RequestFacts[]): Conver
       lastHash: 0,
       lastEndMs: null,
       lastStreaming: null,
+      lastAnsweredWithToolUse: false,
       lastTurn: -1,
       systemKey: f.systemKey,
       toolsKey: f.toolsKey,
@@ -256,7 +262,19 @@ export function buildConversationIndex(factsIn: readonly RequestFacts[]): Conver
         if (!cands || cands.length === 0) continue;
         const score = (a: AgentState) =>
           (a.sessionId !== null && a.sessionId === f.sessionId ? 4 : 0) + (a.systemKey === f.systemKey ? 2 : 0) + (a.toolsKey === f.toolsKey ? 1 : 0);
-        agent = [...cands].sort((a, b) => score(b) - score(a) || b.order - a.order)[0];
+        const best = [...cands].sort((a, b) => score(b) - score(a) || b.order - a.order)[0];
+        if (
+          k === n &&
+          best &&
+          best.lastLen === n &&
+          (best.systemKey !== f.systemKey || best.toolsKey !== f.toolsKey || best.lastAnsweredWithToolUse)
+        ) {
+          // Same messages, but under another system prompt / tool set, or after a completed tool call (which the
+          // client runs instead of resending): not a resend but a different agent (e.g. a nested sub-agent given
+          // the same prompt) — fall through to new-agent detection.
+          break;
+        }
+        agent = best;
         linkedBy = 'prefix';
         if (k === n && agent && agent.lastLen === n) {
           duplicateOf = agent.lastId;
@@ -264,19 +282,20 @@ export function buildConversationIndex(factsIn: readonly RequestFacts[]): Conver
       }
       if (!agent) {
         // 3. a new agent: spawned sub-agent?
-        let spawn: { requestId: string; agentId: string; conversationId: string; used: boolean } | undefined;
+        let spawn: Spawn | undefined;
         let spawnPrompt: string | undefined;
         for (const t of f.firstUserTexts) {
-          const s = spawns.get(t);
-          if (s && !s.used) {
+          const s = unusedSpawn(spawns.get(t));
+          if (s) {
             spawn = s;
             spawnPrompt = t;
             break;
           }
         }
         if (!spawn) {
-          outer: for (const [p, s] of spawns) {
-            if (s.used || p.length < 16) continue;
+          outer: for (const [p, list] of spawns) {
+            const s = unusedSpawn(list);
+            if (!s || p.length < 16) continue;
             for (const t of f.firstUserTexts) {
               if (t.includes(p)) {
                 spawn = s;
@@ -354,6 +373,7 @@ export function buildConversationIndex(factsIn: readonly RequestFacts[]): Conver
     a.lastId = f.id;
     a.lastEndMs = f.endedAtMs ?? a.lastEndMs;
     a.lastStreaming = f.isStreaming;
+    a.lastAnsweredWithToolUse = f.responseToolUse && f.error === null && (f.status === null || f.status < 400);
     a.lastTurn = turnIndex;
     a.info.requests++;
     if (f.model && !a.info.modelsSet.has(f.model)) {
@@ -371,7 +391,9 @@ export function buildConversationIndex(factsIn: readonly RequestFacts[]): Conver
       c.models.push(f.model);
     }
     for (const s of f.spawns) {
-      if (!spawns.has(s.prompt)) spawns.set(s.prompt, { requestId: f.id, agentId: a.info.agentId, conversationId: a.info.conversationId, used: false });
+      const list = spawns.get(s.prompt) ?? [];
+      list.push({ requestId: f.id, agentId: a.info.agentId, conversationId: a.info.conversationId, used: false });
+      spawns.set(s.prompt, list);
     }
     for (const t of f.responseToolUseIds) if (t) toolUseToRequest.set(t, { requestId: f.id, agentId: a.info.agentId });
   }

@@ -116,3 +116,36 @@ describe('structural conversation index', () => {
     db.close();
   });
 });
+
+describe('nested sub-agents given the same prompt (byte-identical bodies)', () => {
+  // Greedy decoding can make every level of a sub-agent chain call Agent with the same prompt, so levels 2..n
+  // send byte-identical bodies. They are new agents (the previous one answered with a tool call, which the client
+  // runs rather than resends), each spawned by the level above — not resends.
+  const prompt = 'Look into the repository layout';
+  const agentCall = (id: string): ContentBlock[] => [{ type: 'tool_use', id, name: 'Agent', input: { prompt, description: 'look' } }];
+  const first: MessageParam = { role: 'user', content: prompt };
+  const main = req({ messages: [{ role: 'user', content: 'go' }], start: 0, session: 'N1', response: agentCall('tu_0') });
+  const l1 = req({ messages: [first], system: SUB_SYS, start: 1000, session: 'N1', response: agentCall('tu_1') });
+  const l2 = req({ messages: [first], system: SUB_SYS, start: 2000, session: 'N1', response: agentCall('tu_2') });
+  const l3 = req({ messages: [first], system: SUB_SYS, tools: SUB_TOOLS, start: 3000, session: 'N1', response: [{ type: 'text', text: 'done' }] });
+  const idx = index([main, l1, l2, l3]);
+  const row = (r: TraceRequest) => idx.requests.find((x) => x.id === r.id)!;
+
+  it('chains the parents level by level and marks none of them as duplicates', () => {
+    expect([l1, l2, l3].map((r) => row(r).duplicateOf)).toEqual([null, null, null]);
+    const agentOf = (r: TraceRequest) => idx.agents.find((a) => a.agentId === row(r).agentId)!;
+    expect(new Set([main, l1, l2, l3].map((r) => row(r).agentId)).size).toBe(4);
+    expect(agentOf(l1).parentAgentId).toBe(row(main).agentId);
+    expect(agentOf(l2).parentAgentId).toBe(row(l1).agentId);
+    expect(agentOf(l3).parentAgentId).toBe(row(l2).agentId);
+    expect(agentOf(l3).spawnedByRequestId).toBe(l2.id);
+  });
+
+  it('still marks a resend of an unanswered request as a duplicate', () => {
+    const broken = req({ messages: [{ role: 'user', content: 'hello again' }], start: 10_000, dur: 300, session: 'N2', error: 'stream broke' });
+    const resend = req({ messages: [{ role: 'user', content: 'hello again' }], start: 11_000, session: 'N2', stream: false, response: [{ type: 'text', text: 'hi' }] });
+    const i2 = index([broken, resend]);
+    expect(i2.requests.find((x) => x.id === resend.id)!.duplicateOf).toBe(broken.id);
+  });
+});
+
