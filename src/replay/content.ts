@@ -1,5 +1,6 @@
 import type { MessagesRequest } from '../shared/anthropic.js';
 import type { PlannedRequest } from './types.js';
+import { mulberry32 } from '../shared/prng.js';
 
 /** `--max-tokens`: 'recorded' (the recorded output length, else the body's max_tokens) or a fixed number. */
 export type MaxTokensOption = 'recorded' | number;
@@ -44,16 +45,6 @@ const WORDS = (
   'thought head under story saw left few while along might close something seem next hard open example begin life'
 ).split(' ');
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function hashString(s: string): number {
   let h = 2166136261;

@@ -2,19 +2,18 @@
  * Seeded pseudo-random numbers for the synthetic generator (mulberry32). Same seed ⇒ same sequence, on every
  * platform: the generator never touches Math.random or the wall clock.
  */
+import { mulberry32 } from '../shared/prng.js';
+
 export class Rng {
-  private s: number;
+  private readonly gen: () => number;
   constructor(seed: number) {
-    this.s = (seed ^ 0x9e3779b9) >>> 0;
+    this.gen = mulberry32(seed ^ 0x9e3779b9);
     // Warm up so nearby seeds diverge quickly.
     for (let i = 0; i < 4; i++) this.next();
   }
   /** Uniform in [0, 1). */
   next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.gen();
   }
   /** Integer in [min, max] (inclusive). */
   int(min: number, max: number): number {

@@ -5,6 +5,7 @@
  * layer can be tested with real KV-cache behaviour and no downloaded weights. Output text is noise.
  */
 import { GgmlType, GgufType, f32ToF16, writeGguf, type GgufTensor, type GgufValue } from './gguf-writer.js';
+import { mulberry32 } from '../../shared/prng.js';
 
 export interface TinyModelOptions {
   layers?: number;
@@ -52,17 +53,6 @@ export function byteToUnicode(): string[] {
   return out;
 }
 
-/** mulberry32: small deterministic PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function tinyModelShape(o: TinyModelOptions = {}): Omit<TinyModelShape, 'bytes'> {
   const layers = o.layers ?? 2;
@@ -79,7 +69,7 @@ export function tinyModelShape(o: TinyModelOptions = {}): Omit<TinyModelShape, '
 /** Writes the model to `path`; returns its shape. */
 export function writeTinyModel(path: string, o: TinyModelOptions = {}): TinyModelShape {
   const s = tinyModelShape(o);
-  const rand = rng(s.seed);
+  const rand = mulberry32(s.seed);
   const wt = o.f16 ? GgmlType.F16 : GgmlType.F32;
   const tensor = (name: string, dims: number[], fill: 'ones' | number): GgufTensor => {
     const n = dims.reduce((a, b) => a * b, 1);
