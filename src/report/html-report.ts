@@ -123,7 +123,9 @@ const palette = ['#1f77b4','#ff7f0e','#2ca02c','#d62728','#9467bd','#8c564b','#e
 const col = (i) => palette[i % palette.length];
 const zeroY = { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] };
 function plot(id, opts, data) { new uPlot(Object.assign({ width: W, height: 280, axes: [{}, { size: 80 }] }, opts), data, document.getElementById(id)); }
-const agentSeries = (points) => D.agents.map((a, i) => ({ label: a.slice(0, 12), stroke: col(i), spanGaps: true, points: { show: points } }));
+// Agent ids are '<conversation>' for a main agent and '<conversation>/sub-N' for sub-agents: label by what differs.
+const agentLabel = (a) => { const i = a.lastIndexOf('/'); return i >= 0 ? a.slice(0, 8) + '…/' + a.slice(i + 1) : a.slice(0, 8) + '… (main)'; };
+const agentSeries = (points) => D.agents.map((a, i) => ({ label: agentLabel(a), stroke: col(i), spanGaps: true, points: { show: points } }));
 plot('hit-rate', { scales: { x: { time: false } }, series: [{ label: 't (s)' }, ...agentSeries(true)] }, D.hitRate);
 plot('context', { scales: { x: { time: false }, y: zeroY }, series: [{ label: 't (s)' }, ...agentSeries(true)] }, D.context);
 plot('cache-split', { scales: { x: { time: false }, y: zeroY }, series: [{ label: 'request' },
@@ -133,7 +135,7 @@ plot('cache-split', { scales: { x: { time: false }, y: zeroY }, series: [{ label
 plot('ttl-sweep', { scales: { x: { time: false } }, series: [{ label: 'ttl (s)' }, { label: 'hit rate %', stroke: '#1f77b4', width: 2, points: { show: true, size: 8 } }] }, D.sweep);
 plot('working-set', { scales: { x: { time: false }, y: zeroY }, series: [{ label: 't (s)' }, { label: 'working set', stroke: '#9467bd', fill: 'rgba(148,103,189,0.25)' }] }, D.workingSet);
 plot('timeline', { scales: { x: { time: false }, y: { range: [0, D.agents.length + 1] } }, series: [{ label: 't (s)' },
-  ...D.agents.map((a, i) => ({ label: a.slice(0, 12), stroke: col(i), width: 10, spanGaps: false, points: { show: true, size: 10 } }))] }, D.timeline);
+  ...D.agents.map((a, i) => ({ label: agentLabel(a), stroke: col(i), width: 10, spanGaps: false, points: { show: true, size: 10 } }))] }, D.timeline);
 </script></body></html>
 `;
 }
