@@ -8,6 +8,7 @@
  * `GET /_trace/stats` is answered by the proxy itself (JSON CaptureStats) and is neither forwarded nor recorded.
  */
 import { randomUUID } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
@@ -20,6 +21,7 @@ import type { ResponseLog } from '../store/db-types.js';
 import type { RequestWriter } from './request-writer.js';
 import { recordHeaders, isSecretResponseHeader } from './header-redaction.js';
 import { ResponseObserver, type ObservedResponse } from './response-observer.js';
+import { READS_RAW_BODY, rawBodyOf, withDirectBody } from './listen.js';
 
 export const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate',
@@ -61,12 +63,10 @@ export type CaptureHandler = ((req: Request) => Promise<Response>) & {
 type FinalState = 'complete' | 'error' | 'aborted';
 
 function decodeBody(raw: Uint8Array): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(raw);
-  } catch {
-    // Not UTF-8: keep every byte as one char (latin1) so Buffer.from(body, 'latin1') restores it.
-    return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1');
-  }
+  const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  // Not UTF-8: keep every byte as one char (latin1) so Buffer.from(body, 'latin1') restores it. (A UTF-8 BOM is
+  // kept as U+FEFF.)
+  return isUtf8(buf) ? buf.toString('utf8') : buf.toString('latin1');
 }
 
 export function upstreamTarget(upstream: string, reqUrl: URL): { origin: string; path: string; url: string } {
@@ -74,6 +74,36 @@ export function upstreamTarget(upstream: string, reqUrl: URL): { origin: string;
   const prefix = base.pathname.replace(/\/+$/, '');
   const path = `${prefix}${reqUrl.pathname}${reqUrl.search}`;
   return { origin: base.origin, path, url: `${base.origin}${path}` };
+}
+
+function pendingRow(req: Request, reqUrl: URL, raw: Uint8Array, id: string, startedAt: number, upstreamUrl: string, seq: number): RequestRowInput {
+  const bodyText = decodeBody(raw);
+  let parsed: Record<string, unknown> | undefined;
+  try {
+    const v = bodyText === '' ? undefined : JSON.parse(bodyText);
+    if (v && typeof v === 'object' && !Array.isArray(v)) parsed = v as Record<string, unknown>;
+  } catch {
+    parsed = undefined;
+  }
+  const metadata = parsed?.metadata as { user_id?: unknown } | undefined;
+  return {
+    id,
+    timestamp: new Date(startedAt).toISOString(),
+    method: req.method,
+    endpoint: reqUrl.pathname,
+    headers: JSON.stringify(recordHeaders(req.headers)),
+    body: bodyText,
+    user_agent: req.headers.get('user-agent'),
+    content_type: req.headers.get('content-type'),
+    model: typeof parsed?.model === 'string' ? parsed.model : null,
+    session_id: parseUserId(metadata?.user_id).sessionId ?? null,
+    is_streaming: parsed ? (parsed.stream === true ? 1 : 0) : null,
+    started_at_ms: startedAt,
+    upstream_url: upstreamUrl,
+    seq,
+    request_bytes: raw.byteLength,
+    state: 'pending',
+  };
 }
 
 export function createCaptureHandler(options: CaptureHandlerOptions): CaptureHandler {
@@ -121,9 +151,10 @@ export function createCaptureHandler(options: CaptureHandlerOptions): CaptureHan
     stats.inFlight++;
     const id = newId();
     const mySeq = ++seq;
-    const raw = new Uint8Array(await req.arrayBuffer().catch(() => new ArrayBuffer(0)));
+    // The adapter hands over the bytes it read (no web-stream copy); a plain Request is read here.
+    const raw = rawBodyOf(req) ?? new Uint8Array(await req.arrayBuffer().catch(() => new ArrayBuffer(0)));
     const target = upstreamTarget(options.upstream, reqUrl);
-    // Forward first; parsing and the pending-row write happen while the upstream works.
+    // Only forwarding happens before the upstream request is dispatched.
     const headers: Record<string, string> = {};
     req.headers.forEach((v, k) => {
       // `expect: 100-continue` was already answered by the listening side (and undici refuses it).
@@ -138,46 +169,36 @@ export function createCaptureHandler(options: CaptureHandlerOptions): CaptureHan
       body: raw.byteLength > 0 ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength) : undefined,
       signal: req.signal,
     });
-    const bodyText = decodeBody(raw);
-    let parsed: Record<string, unknown> | undefined;
-    try {
-      const v = bodyText === '' ? undefined : JSON.parse(bodyText);
-      if (v && typeof v === 'object' && !Array.isArray(v)) parsed = v as Record<string, unknown>;
-    } catch {
-      parsed = undefined;
-    }
-    const metadata = parsed?.metadata as { user_id?: unknown } | undefined;
-    const base: RequestRowInput = {
-      id,
-      timestamp: new Date(startedAt).toISOString(),
-      method: req.method,
-      endpoint: reqUrl.pathname,
-      headers: JSON.stringify(recordHeaders(req.headers)),
-      body: bodyText,
-      user_agent: req.headers.get('user-agent'),
-      content_type: req.headers.get('content-type'),
-      model: typeof parsed?.model === 'string' ? parsed.model : null,
-      session_id: parseUserId(metadata?.user_id).sessionId ?? null,
-      is_streaming: parsed ? (parsed.stream === true ? 1 : 0) : null,
-      started_at_ms: startedAt,
-      upstream_url: target.url,
-      seq: mySeq,
-      request_bytes: raw.byteLength,
-      state: 'pending',
-    };
-    safeWrite('pending', base);
+    // Decoding, parsing, header redaction and the pending-row write run after the request went out (next
+    // check phase, while the upstream works); the completion write waits for them.
+    let base!: RequestRowInput;
+    const pendingWritten = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        try {
+          base = pendingRow(req, reqUrl, raw, id, startedAt, target.url, mySeq);
+          safeWrite('pending', base);
+        } catch (e) {
+          reportWriteError('pending', e);
+          base ??= { id, method: req.method, endpoint: reqUrl.pathname, headers: '{}', body: '', started_at_ms: startedAt, seq: mySeq, upstream_url: target.url, state: 'pending' };
+        } finally {
+          resolve();
+        }
+      }),
+    );
 
     let done = false;
     const finish = async (
       state: FinalState,
       status: number | null,
-      respHeaders: Record<string, string[]> | null,
+      /** Recorded response headers, or the upstream's raw pairs (redacted here, off the relay path). */
+      respHeaders: Record<string, string[]> | [string, string][] | null,
       observer: ResponseObserver | null,
       failure?: string,
     ) => {
       if (done) return;
       done = true;
       try {
+        await pendingWritten;
         let obs: ObservedResponse | undefined;
         try {
           obs = observer ? await observer.finish() : undefined;
@@ -195,7 +216,7 @@ export function createCaptureHandler(options: CaptureHandlerOptions): CaptureHan
             ? null
             : {
                 statusCode: status,
-                headers: respHeaders ?? {},
+                headers: Array.isArray(respHeaders) ? recordHeaders(respHeaders, isSecretResponseHeader) : (respHeaders ?? {}),
                 ...(obs?.json !== undefined ? { body: obs.json } : {}),
                 ...(obs?.bodyText !== undefined ? { bodyText: obs.bodyText } : {}),
                 responseTime: Math.round(duration),
@@ -252,7 +273,7 @@ export function createCaptureHandler(options: CaptureHandlerOptions): CaptureHan
         outHeaders.append(name, val);
       }
     }
-    const respHeaders = recordHeaders(recorded, isSecretResponseHeader);
+    const respHeaders = recorded; // redacted in finish()
     const first = (h: string) => {
       const v = up.headers[h];
       return Array.isArray(v) ? v[0] : v;
@@ -260,7 +281,6 @@ export function createCaptureHandler(options: CaptureHandlerOptions): CaptureHan
     const observer = new ResponseObserver(first('content-type'), first('content-encoding'), startedAt, clock);
     const status = up.statusCode;
     const upBody = up.body;
-    const iter = upBody[Symbol.asyncIterator]();
     const onAbort = () => {
       upBody.destroy();
       void finish('aborted', status, respHeaders, observer, 'client disconnected');
@@ -274,48 +294,86 @@ export function createCaptureHandler(options: CaptureHandlerOptions): CaptureHan
       return new Response(null, { status, headers: outHeaders });
     }
 
+    // One chunk source, read either by the listen adapter directly or through the web body stream. The upstream
+    // body is read with 'data' events into a short queue (paused when 16 chunks wait): cheaper than an async
+    // iterator per chunk. Chunks that arrived before a failure are still relayed, then the failure is thrown.
+    const queued: Buffer[] = [];
+    let ended = false;
+    let broke: unknown;
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    upBody.on('data', (c: Buffer) => {
+      queued.push(c);
+      if (queued.length >= 16) upBody.pause();
+      notify();
+    });
+    upBody.once('end', () => {
+      ended = true;
+      notify();
+    });
+    upBody.once('error', (e: unknown) => {
+      broke ??= e;
+      notify();
+    });
+    upBody.once('close', () => {
+      if (!ended) broke ??= new Error('upstream response closed before its end');
+      notify();
+    });
+    const read = async (): Promise<Uint8Array | null> => {
+      while (queued.length === 0 && !ended && broke === undefined) await new Promise<void>((r) => (wake = r));
+      const chunk = queued.shift();
+      if (chunk === undefined) {
+        req.signal.removeEventListener('abort', onAbort);
+        if (broke !== undefined) {
+          if (!done) void finish('error', status, respHeaders, observer, `upstream response broke: ${errorMessage(broke)}`);
+          throw broke;
+        }
+        void finish('complete', status, respHeaders, observer);
+        return null;
+      }
+      if (queued.length === 0 && upBody.isPaused()) upBody.resume();
+      const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      try {
+        observer.push(bytes);
+      } catch (e) {
+        logger.debug(`capture: observer failed: ${errorMessage(e)}`);
+      }
+      return bytes;
+    };
+    const cancel = (reason?: unknown) => {
+      req.signal.removeEventListener('abort', onAbort);
+      upBody.destroy();
+      void finish('aborted', status, respHeaders, observer, `client disconnected${reason ? `: ${errorMessage(reason)}` : ''}`);
+    };
     const body = new ReadableStream<Uint8Array>(
       {
         async pull(controller) {
-          let r: IteratorResult<Buffer>;
+          let v: Uint8Array | null;
           try {
-            r = (await iter.next()) as IteratorResult<Buffer>;
+            v = await read();
           } catch (e) {
-            req.signal.removeEventListener('abort', onAbort);
-            if (done) return; // aborted by the client meanwhile
-            void finish('error', status, respHeaders, observer, `upstream response broke: ${errorMessage(e)}`);
             controller.error(e);
             return;
           }
-          if (r.done) {
-            req.signal.removeEventListener('abort', onAbort);
-            controller.close();
-            void finish('complete', status, respHeaders, observer);
-            return;
-          }
-          const chunk = r.value;
-          const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-          try {
-            observer.push(bytes);
-          } catch (e) {
-            logger.debug(`capture: observer failed: ${errorMessage(e)}`);
-          }
-          controller.enqueue(bytes);
+          if (v === null) controller.close();
+          else controller.enqueue(v);
         },
-        cancel(reason) {
-          req.signal.removeEventListener('abort', onAbort);
-          upBody.destroy();
-          void finish('aborted', status, respHeaders, observer, `client disconnected${reason ? `: ${errorMessage(reason)}` : ''}`);
-        },
+        cancel,
       },
       { highWaterMark: 0 },
     );
-    return new Response(body, { status, statusText: undefined, headers: outHeaders });
+    return withDirectBody(new Response(body, { status, statusText: undefined, headers: outHeaders }), { read, cancel });
   }
 
   const handler = handle as CaptureHandler;
   Object.defineProperty(handler, 'stats', { get: () => stats });
   handler.reportWriteError = reportWriteError;
+  // The listen adapter may then skip the Request's web body stream: `handle` reads rawBodyOf(req).
+  Object.defineProperty(handler, READS_RAW_BODY, { value: true });
   handler.idle = () => (stats.inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r)));
   return handler;
 }

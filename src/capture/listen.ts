@@ -7,11 +7,47 @@
  *   flushed immediately; TCP_NODELAY is on) with backpressure; headers are flushed as soon as the Response exists.
  * - If the body stream errors, the socket is destroyed so the client sees a broken response, not a clean end.
  * - If the client goes away, the body stream is cancelled (the handler's `cancel` runs).
+ * - Zero-copy hooks for handlers that know them (RAW_BODY / READS_RAW_BODY / DIRECT_BODY below); other handlers
+ *   see plain web Request/Response objects.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export type FetchHandler = (req: Request) => Promise<Response>;
+
+/**
+ * Zero-copy hooks between this adapter and a handler that knows them (the capture handler); any other handler
+ * just sees a plain Request/Response.
+ * - `RAW_BODY` on the Request: the request body bytes as read from the socket (the handler may use them instead
+ *   of `await req.arrayBuffer()`, which copies them through a web stream).
+ * - `DIRECT_BODY` on the Response: a chunk source the adapter reads instead of the web ReadableStream (which is
+ *   then never touched), so each chunk goes straight from the upstream to `res.write`.
+ */
+export const RAW_BODY = Symbol.for('trace.capture.rawBody');
+export const DIRECT_BODY = Symbol.for('trace.capture.directBody');
+/**
+ * Set (true) on a handler that reads request bodies only through `rawBodyOf`: the adapter then builds its
+ * Request without a web body stream (saves a ReadableStream per request).
+ */
+export const READS_RAW_BODY = Symbol.for('trace.capture.readsRawBody');
+
+export interface DirectBody {
+  /** Next chunk, or null at the end; rejects when the source broke. */
+  read(): Promise<Uint8Array | null>;
+  /** The client went away: stop the source. */
+  cancel(reason?: unknown): void;
+}
+
+/** The raw request body the adapter attached, if any. */
+export function rawBodyOf(req: Request): Uint8Array | undefined {
+  return (req as unknown as { [RAW_BODY]?: Uint8Array })[RAW_BODY];
+}
+
+/** Attaches a direct chunk source to a Response whose body stream reads from the same source. */
+export function withDirectBody(res: Response, direct: DirectBody): Response {
+  Object.defineProperty(res, DIRECT_BODY, { value: direct });
+  return res;
+}
 
 export interface ListenOptions {
   port?: number;
@@ -67,10 +103,16 @@ export async function listen(handler: FetchHandler, options: ListenOptions = {})
   };
 }
 
-async function readAll(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+function readAll(req: IncomingMessage): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once('error', reject);
+    req.once('close', () => {
+      if (!req.complete) reject(new Error('client disconnected while sending the request'));
+    });
+  });
 }
 
 function toWebHeaders(req: IncomingMessage): Headers {
@@ -114,14 +156,16 @@ async function serve(
     const method = req.method ?? 'GET';
     const body = method === 'GET' || method === 'HEAD' ? undefined : await readAll(req);
     const url = `http://${req.headers.host ?? host}${req.url ?? '/'}`;
+    const rawOnly = (handler as { [READS_RAW_BODY]?: boolean })[READS_RAW_BODY] === true;
     const request = new Request(url, {
       // Node's fetch needs `duplex` for request bodies
       method,
       headers: toWebHeaders(req),
-      body: body && body.length > 0 ? body : method === 'GET' || method === 'HEAD' ? undefined : body,
+      body: rawOnly ? undefined : body && body.length > 0 ? body : method === 'GET' || method === 'HEAD' ? undefined : body,
       signal: ac.signal,
       duplex: 'half',
     });
+    if (body) Object.defineProperty(request, RAW_BODY, { value: body });
     response = await handler(request);
   } catch (e) {
     if (ac.signal.aborted) return;
@@ -143,17 +187,40 @@ async function serve(
     res.end();
     return;
   }
-  const reader = response.body.getReader();
-  let lastWrite: Promise<void> = Promise.resolve();
-  const onAbort = () => void reader.cancel(ac.signal.reason).catch(() => {});
+  const direct = (response as unknown as { [DIRECT_BODY]?: DirectBody })[DIRECT_BODY];
+  let read: () => Promise<Uint8Array | null>;
+  let cancel: (reason: unknown) => void;
+  if (direct && !response.body.locked && !response.bodyUsed) {
+    read = () => direct.read();
+    cancel = (reason) => direct.cancel(reason);
+  } else {
+    const reader = response.body.getReader();
+    read = async () => {
+      const r = await reader.read();
+      return r.done ? null : r.value;
+    };
+    cancel = (reason) => void reader.cancel(reason).catch(() => {});
+  }
+  // Writes not yet flushed to the socket (one shared callback, no promise per chunk).
+  let unflushed = 0;
+  let flushedWaiter: (() => void) | undefined;
+  const onFlushed = () => {
+    unflushed--;
+    if (unflushed === 0 && flushedWaiter) {
+      const f = flushedWaiter;
+      flushedWaiter = undefined;
+      f();
+    }
+  };
+  const onAbort = () => cancel(ac.signal.reason);
   ac.signal.addEventListener('abort', onAbort, { once: true });
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+      const value = await read();
+      if (value === null) break;
       if (res.destroyed) return;
-      const flushed = new Promise<void>((resolve) => res.write(value, () => resolve()));
-      lastWrite = flushed;
+      unflushed++;
+      res.write(value, onFlushed);
       if (res.writableNeedDrain) {
         await new Promise<void>((resolve) => {
           const go = () => {
@@ -171,7 +238,9 @@ async function serve(
     // Upstream broke mid-body: break the client's connection too (no clean chunked terminator).
     void e;
     // Let the bytes that did arrive reach the client first, then break the connection.
-    await Promise.race([lastWrite, new Promise((r) => setTimeout(r, 1000).unref())]);
+    if (unflushed > 0) {
+      await Promise.race([new Promise<void>((r) => (flushedWaiter = r)), new Promise((r) => setTimeout(r, 1000).unref())]);
+    }
     res.destroy();
   } finally {
     ac.signal.removeEventListener('abort', onAbort);

@@ -1,9 +1,9 @@
 /**
  * Where capture puts its rows. The handler calls `write` twice per request (a `pending` row on arrival, the
- * completed row at the end — same id, upsert) and never lets a throw from here reach the forwarding path.
+ * completed row at the end — same id; the completion updates the row without resending body/headers) and never lets a throw from here reach the forwarding path.
  */
 import type { Db } from '../store/db.js';
-import { upsertRequest, upsertRequests, type RequestRowInput } from '../store/requests-repo.js';
+import { writeCaptureRow, writeCaptureRows, type RequestRowInput } from '../store/requests-repo.js';
 
 export interface RequestWriter {
   /** May throw synchronously (the handler catches, counts and reports). */
@@ -12,9 +12,12 @@ export interface RequestWriter {
   flush?(): void;
 }
 
-/** Writes each row immediately with a prepared upsert (WAL, one implicit transaction per row). */
+/**
+ * Writes each row immediately (WAL, one implicit transaction per row): the pending row with a prepared upsert,
+ * the completion with an UPDATE that does not resend body/headers (full upsert if the pending row is missing).
+ */
 export function createDbWriter(db: Db): RequestWriter {
-  return { write: (row) => upsertRequest(db, row) };
+  return { write: (row) => writeCaptureRow(db, row) };
 }
 
 export interface BatchingWriterOptions {
@@ -39,11 +42,11 @@ export function createBatchingDbWriter(db: Db, options: BatchingWriterOptions): 
     const rows = queue;
     queue = [];
     try {
-      upsertRequests(db, rows);
+      writeCaptureRows(db, rows);
     } catch {
       for (const r of rows) {
         try {
-          upsertRequest(db, r);
+          writeCaptureRow(db, r);
         } catch (e) {
           options.onError(e, r);
         }

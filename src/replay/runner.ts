@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import type { Clock } from '../shared/clock.js';
+import { systemClock, type Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 import type { FetchLike, ReplayBackend } from './backends/backend.js';
 import { sendRequest } from './backends/backend.js';
@@ -32,6 +32,11 @@ export interface ReplayOptions {
   cpuUsage?: () => { user: number; system: number };
   onProgress?: (done: number, total: number) => void;
   /**
+   * Scheduler precision (see SchedulerOptions.spinMs). Default: 1 ms with the real `systemClock` (what the CLI
+   * passes), 0 with any other clock (a ManualClock never advances on its own, so polling it would never end).
+   */
+  spinMs?: number;
+  /**
    * Cache policy for the expected cached tokens (default 'ideal': unlimited capacity). Looked up when a request is
    * sent and written when its prefill ends (first token), in the order the replay actually ran.
    */
@@ -39,6 +44,9 @@ export interface ReplayOptions {
   /** Everything of the run config the runner does not know itself. */
   config: Pick<RunConfig, 'source' | 'source_kind' | 'conversation' | 'label' | 'api'>;
 }
+
+/** Spin window with the real clock: Node timers fire up to ~1 ms late, so the last 1 ms is polled. */
+export const DEFAULT_SPIN_MS = 1;
 
 function buildBody(req: PlannedRequest, o: ReplayOptions) {
   if (o.content === 'synthetic') return syntheticBody(req, o.model, o.maxTokens, o.plan.blockSize ?? 64);
@@ -57,7 +65,7 @@ export async function runReplay(o: ReplayOptions): Promise<RunResult> {
   const onAbort = () => internal.abort(o.signal?.reason);
   if (o.signal?.aborted) internal.abort(o.signal.reason);
   o.signal?.addEventListener('abort', onAbort, { once: true });
-  const scheduler = new Scheduler(plan.requests, { timing: o.timing, speed: o.speed, clock, signal: internal.signal });
+  const scheduler = new Scheduler(plan.requests, { timing: o.timing, speed: o.speed, clock, signal: internal.signal, spinMs: o.spinMs ?? (clock === systemClock ? DEFAULT_SPIN_MS : 0) });
   const limit = pLimit(Math.max(1, o.maxConcurrency));
   const policy = o.expectedPolicy ?? createPolicy('ideal');
   const records: RequestRecord[] = [];

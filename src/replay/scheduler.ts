@@ -13,6 +13,12 @@ export interface SchedulerOptions {
   speed: number;
   clock: Clock;
   signal?: AbortSignal;
+  /**
+   * Real-clock precision (default 0 = off): sleep until this many ms before a due time, then poll the clock
+   * once per event-loop turn (setImmediate, so I/O still runs) until it is due. Node timers fire up to ~1 ms
+   * late; this trades a little CPU for sub-millisecond send times. Leave 0 with a ManualClock.
+   */
+  spinMs?: number;
 }
 
 const STOPPED = new Error('schedule stopped');
@@ -64,6 +70,7 @@ export class Scheduler {
 
   async *dispatches(): AsyncGenerator<Dispatch> {
     const { clock, signal, timing } = this.options;
+    const spin = Math.max(0, this.options.spinMs ?? 0);
     this.startMs = clock.now();
     const ids = new Set(this.requests.map((r) => r.id));
     for (const r of this.requests) {
@@ -79,12 +86,13 @@ export class Scheduler {
         }
       }
     }
-    // One controller for every timer of this run: aborted at the end so no sleeper outlives the schedule.
+    // Aborted at the end (or on the caller's abort) so no sleeper outlives the schedule.
     const stop = new AbortController();
     const onAbort = () => stop.abort(STOPPED);
     signal?.addEventListener('abort', onAbort, { once: true });
     const stopped = new Promise<'stopped'>((r) => stop.signal.addEventListener('abort', () => r('stopped'), { once: true }));
-    let sleep: { at: number; done: Promise<'slept'> } | null = null;
+    // At most one pending timer: a replaced one (the earliest due time moved) is cancelled, not left to fire.
+    let sleep: { at: number; done: Promise<'slept'>; cancel: AbortController } | null = null;
     try {
       while (this.emitted < this.requests.length) {
         if (stop.signal.aborted) return;
@@ -95,12 +103,20 @@ export class Scheduler {
           continue;
         }
         const wait = next.at - clock.now();
+        if (wait > 0 && wait <= spin) {
+          // Last sub-millisecond: poll once per event-loop turn (I/O and completions still run in between).
+          await this.spinUntil(next, stop.signal);
+          continue;
+        }
         if (wait > 0) {
           // Reuse the pending timer when the earliest due time did not change (a completion usually adds later work).
           if (!sleep || sleep.at !== next.at) {
+            sleep?.cancel.abort(STOPPED);
+            const cancel = new AbortController();
             sleep = {
               at: next.at,
-              done: clock.sleep(wait, stop.signal).then(
+              cancel,
+              done: clock.sleep(wait - spin, cancel.signal).then(
                 () => 'slept' as const,
                 () => 'slept' as const,
               ),
@@ -118,6 +134,7 @@ export class Scheduler {
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      sleep?.cancel.abort(STOPPED);
       stop.abort(STOPPED);
     }
   }
@@ -154,6 +171,21 @@ export class Scheduler {
       else hi = mid;
     }
     this.ready.splice(lo, 0, x);
+  }
+
+  /**
+   * Resolves once `next` is due, something was queued ahead of it, or the run stopped; checks once per
+   * event-loop turn (setImmediate) with one promise for the whole window, so the poll allocates little.
+   */
+  private spinUntil(next: Ready, stop: AbortSignal): Promise<void> {
+    const { clock } = this.options;
+    return new Promise<void>((resolve) => {
+      const check = () => {
+        if (stop.aborted || this.ready[0] !== next || clock.now() >= next.at) resolve();
+        else setImmediate(check);
+      };
+      setImmediate(check);
+    });
   }
 
   /** Resolves at the next completion. */

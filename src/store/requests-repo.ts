@@ -16,7 +16,11 @@ const WRITABLE: (keyof RequestsTable)[] = [
 
 interface Statements {
   upsert: import('better-sqlite3').Statement;
+  complete: import('better-sqlite3').Statement;
 }
+
+/** Columns a completion never rewrites: they were written with the pending row (the ~80 KB body, headers). */
+const PENDING_ONLY = new Set<keyof RequestsTable>(['id', 'headers', 'body']);
 const cache = new WeakMap<Db, Statements>();
 
 /** Statements are prepared once per connection. */
@@ -28,17 +32,25 @@ function statements(db: Db): Statements {
     const updates = WRITABLE.filter((c) => c !== 'id').map((c) => `${c} = coalesce(excluded.${c}, ${c})`).join(', ');
     s = {
       upsert: db.prepare(`INSERT INTO requests (${cols}) VALUES (${params}) ON CONFLICT(id) DO UPDATE SET ${updates}`),
+      complete: db.prepare(
+        `UPDATE requests SET ${WRITABLE.filter((c) => !PENDING_ONLY.has(c)).map((c) => `${c} = coalesce(@${c}, ${c})`).join(', ')} WHERE id = @id`,
+      ),
     };
     cache.set(db, s);
   }
   return s;
 }
 
-function bind(row: Partial<RequestsTable>): Record<string, unknown> {
+function bind(row: Partial<RequestsTable>, skip?: Set<keyof RequestsTable>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const c of WRITABLE) out[c] = row[c] ?? null;
+  for (const c of WRITABLE) if (!skip?.has(c) || c === 'id') out[c] = row[c] ?? null;
   if (out.timestamp === null) out.timestamp = new Date().toISOString();
   return out;
+}
+
+/** The completion update (no body/headers bound); false when no row with that id exists yet. */
+function runComplete(s: Statements, row: RequestRowInput): boolean {
+  return s.complete.run(bind(row, PENDING_ONLY)).changes > 0;
 }
 
 /**
@@ -47,6 +59,36 @@ function bind(row: Partial<RequestsTable>): Record<string, unknown> {
  */
 export function upsertRequest(db: Db, row: RequestRowInput): void {
   statements(db).upsert.run(bind(row));
+}
+
+/**
+ * Completes a row written earlier (e.g. capture's pending row) with an UPDATE that leaves `body` and `headers`
+ * as they are — the big columns are not bound or sent again; other columns follow upsert's rule (non-null
+ * values win). Falls back to the full upsert when the row does not exist.
+ */
+export function completeRequest(db: Db, row: RequestRowInput): void {
+  const s = statements(db);
+  if (!runComplete(s, row)) s.upsert.run(bind(row));
+}
+
+/**
+ * Writes one capture row: a `pending` row (or one without state) is upserted, any other state completes the
+ * existing row (completeRequest).
+ */
+export function writeCaptureRow(db: Db, row: RequestRowInput): void {
+  if (row.state && row.state !== 'pending') completeRequest(db, row);
+  else upsertRequest(db, row);
+}
+
+/** writeCaptureRow for many rows, in one transaction. */
+export function writeCaptureRows(db: Db, rows: RequestRowInput[]): void {
+  const s = statements(db);
+  db.transaction((rs: RequestRowInput[]) => {
+    for (const r of rs) {
+      if (r.state && r.state !== 'pending' && runComplete(s, r)) continue;
+      s.upsert.run(bind(r));
+    }
+  })(rows);
 }
 
 /** Writes many rows in one transaction. */

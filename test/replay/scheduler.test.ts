@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/shared/clock.js';
+import { ManualClock, systemClock, type Clock } from '../../src/shared/clock.js';
 import { planFromBlocks } from '../../src/replay/plan.js';
 import { Scheduler } from '../../src/replay/scheduler.js';
 import { runReplay } from '../../src/replay/runner.js';
@@ -112,5 +112,36 @@ describe('replay timing (ManualClock, no sleeps)', () => {
       }
     })());
     expect(got).toEqual(['r0', 'r1']);
+  });
+});
+
+describe('spinMs (real clock: sleep until spinMs before the due time, then poll once per event-loop turn)', () => {
+  /** Six requests 4 ms apart (recorded timing), so several due times fall inside the spin window. */
+  const plan = () => planFromBlocks(Array.from({ length: 6 }, (_, i) => blk({ id: `q${i}`, t: i * 0.004, hashIds: [i] })), 't', 'test');
+
+  it('never sends before the planned time, keeps plan order, and ends its timers', async () => {
+    let sleeps = 0;
+    const counting: Clock = { now: () => systemClock.now(), sleep: (ms, sig) => (sleeps++, systemClock.sleep(ms, sig)) };
+    const s = new Scheduler(plan().requests, { timing: 'recorded', speed: 1, clock: counting, spinMs: 1 });
+    const got: { id: string; early: number }[] = [];
+    for await (const d of s.dispatches()) got.push({ id: d.request.id, early: d.plannedAtMs - counting.now() });
+    expect(got.map((g) => g.id)).toEqual(['q0', 'q1', 'q2', 'q3', 'q4', 'q5']);
+    // Truthful lag: a dispatch is only yielded once the clock has reached its planned time.
+    for (const g of got) expect(g.early).toBeLessThanOrEqual(0);
+    // Timers were still used for the long part of each wait (the spin is only the tail).
+    expect(sleeps).toBeGreaterThan(0);
+  });
+
+  it('a stop during the spin window ends the generator', async () => {
+    const ac = new AbortController();
+    const p = planFromBlocks([blk({ id: 'a', t: 0, hashIds: [1] }), blk({ id: 'b', t: 0.05, hashIds: [2] })], 't', 'test');
+    // spinMs larger than the whole wait: the scheduler only polls, never sleeps, until the abort lands.
+    const s = new Scheduler(p.requests, { timing: 'recorded', speed: 1, clock: systemClock, spinMs: 1000, signal: ac.signal });
+    const got: string[] = [];
+    for await (const d of s.dispatches()) {
+      got.push(d.request.id);
+      setImmediate(() => ac.abort());
+    }
+    expect(got).toEqual(['a']);
   });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb, type Db } from '../../src/store/db.js';
-import { countRequests, getRequest, iterateRequests, upsertRequest, upsertRequests, type RequestRowInput } from '../../src/store/requests-repo.js';
+import { completeRequest, countRequests, getRequest, iterateRequests, upsertRequest, upsertRequests, writeCaptureRow, writeCaptureRows, type RequestRowInput } from '../../src/store/requests-repo.js';
 
 let dir: string;
 let db: Db;
@@ -37,6 +37,32 @@ describe('requests repository', () => {
     const done = getRequest(db, 'r1')!;
     expect(done).toMatchObject({ state: 'complete', status: 200, ttft_ms: 12.5, input_tokens: 5, output_tokens: 7, model: 'm', session_id: 's', started_at_ms: 1000, seq: 1 });
     expect(countRequests(db)).toBe(1);
+  });
+
+  it('completeRequest updates the pending row without touching body/headers; null columns keep earlier values', () => {
+    upsertRequest(db, base('c1', { state: 'pending', model: 'm', session_id: 's', started_at_ms: 1000, seq: 1 }));
+    completeRequest(db, base('c1', { headers: '{"changed":["x"]}', body: 'not written', state: 'complete', status: 200, response: '{"statusCode":200}', model: null }));
+    const r = getRequest(db, 'c1')!;
+    expect(r).toMatchObject({ state: 'complete', status: 200, response: '{"statusCode":200}', model: 'm', session_id: 's', seq: 1 });
+    expect(r.body).toBe('{"model":"m"}');
+    expect(r.headers).toBe('{"x-api-key":["sha256:0123456789abcdef"]}');
+    expect(countRequests(db)).toBe(1);
+  });
+
+  it('completeRequest falls back to a full insert when the pending row is missing', () => {
+    completeRequest(db, base('c2', { state: 'error', status: 502, error: 'boom' }));
+    expect(getRequest(db, 'c2')).toMatchObject({ state: 'error', status: 502, error: 'boom', body: '{"model":"m"}', method: 'POST' });
+    expect(getRequest(db, 'c2')!.timestamp).not.toBeNull();
+  });
+
+  it('writeCaptureRow(s): pending rows upsert, other states complete; the batch keeps order', () => {
+    writeCaptureRows(db, [base('w1', { state: 'pending', seq: 1 }), base('w1', { state: 'complete', status: 200 }), base('w2', { state: 'aborted', seq: 2 })]);
+    expect(getRequest(db, 'w1')).toMatchObject({ state: 'complete', status: 200, seq: 1 });
+    expect(getRequest(db, 'w2')).toMatchObject({ state: 'aborted', seq: 2, body: '{"model":"m"}' });
+    writeCaptureRow(db, base('w3', { state: 'pending', body: 'b3' }));
+    writeCaptureRow(db, base('w3', { state: 'complete', body: 'ignored' }));
+    expect(getRequest(db, 'w3')).toMatchObject({ state: 'complete', body: 'b3' });
+    expect(countRequests(db)).toBe(3);
   });
 
   it('stores the body text exactly (whitespace, unicode, huge)', () => {
