@@ -17,6 +17,7 @@ import { openDb } from '../../src/store/db.js';
 import { readConversationIndex, type ConversationIndexRow } from '../../src/store/conversation-index-repo.js';
 import { getRequest } from '../../src/store/requests-repo.js';
 import { runCli } from './run-cli.js';
+import { offlineClaudeEnv } from '../helpers/claude-cli.js';
 
 const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 const HAS_CLAUDE = existsSync(CLAUDE);
@@ -75,13 +76,7 @@ describe.skipIf(!HAS_CLAUDE)('structural linking vs the JSONL the real CLI wrote
       claude = await runClaude(
         ['-p', 'Use the Agent tool (general-purpose) to read hello.txt, then tell me the secret word.', '--output-format', 'stream-json', '--verbose', '--allowedTools', 'Read', 'Agent'],
         {
-          ANTHROPIC_BASE_URL: cap.url,
-          ANTHROPIC_API_KEY: 'sk-ant-fake-key',
-          HOME: home,
-          DISABLE_TELEMETRY: '1',
-          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-          DISABLE_AUTOUPDATER: '1',
-          DISABLE_ERROR_REPORTING: '1',
+          ...offlineClaudeEnv(cap.url, home, 'sk-ant-fake-key'),
         },
         work,
         150_000,

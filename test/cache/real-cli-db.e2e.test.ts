@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { ROOT, TRACE_BIN } from '../helpers/paths.js';
 import { createFakeAnthropic, defaultScript, lastToolResultText, textReply, toolUseReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
 import { spawnCapture, type SpawnedCapture } from '../capture/spawn-capture.js';
+import { offlineClaudeEnv } from '../helpers/claude-cli.js';
 
 const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 let fake: FakeAnthropic | undefined;
@@ -96,13 +97,7 @@ describe.skipIf(!existsSync(CLAUDE))('validation on a requests.db captured from 
       ['-p', 'Read f1.txt, f2.txt and f3.txt one after another', '--allowedTools', 'Read', '--output-format', 'stream-json', '--verbose'],
       project,
       {
-        HOME: home,
-        ANTHROPIC_BASE_URL: cap.url,
-        ANTHROPIC_API_KEY: 'sk-ant-fake',
-        DISABLE_TELEMETRY: '1',
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        DISABLE_AUTOUPDATER: '1',
-        DISABLE_ERROR_REPORTING: '1',
+        ...offlineClaudeEnv(cap.url, home, 'sk-ant-fake'),
       },
       150_000,
     );

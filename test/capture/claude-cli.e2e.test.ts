@@ -12,6 +12,7 @@ import { ROOT } from '../helpers/paths.js';
 import { createFakeAnthropic, defaultScript, lastToolResultText, textReply, toolUseReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
 import { spawnCapture, type SpawnedCapture } from './spawn-capture.js';
 import type { RequestsTable } from '../../src/store/db-types.js';
+import { offlineClaudeEnv } from '../helpers/claude-cli.js';
 
 const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 const SECRET = 'The secret word is pineapple-42.';
@@ -71,13 +72,7 @@ describe.skipIf(!existsSync(CLAUDE))('real Claude Code CLI through trace capture
       ['-p', 'Read the file hello.txt', '--allowedTools', 'Read', '--output-format', 'stream-json', '--verbose'],
       project,
       {
-        HOME: home,
-        ANTHROPIC_BASE_URL: cap.url,
-        ANTHROPIC_API_KEY: 'sk-ant-fake-e2e-key',
-        DISABLE_TELEMETRY: '1',
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        DISABLE_AUTOUPDATER: '1',
-        DISABLE_ERROR_REPORTING: '1',
+        ...offlineClaudeEnv(cap.url, home, 'sk-ant-fake-e2e-key'),
       },
       150_000,
     );

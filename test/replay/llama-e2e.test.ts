@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, TRACE_BIN } from '../helpers/paths.js';
 import { createFakeAnthropic, defaultScript, lastToolResultText, textReply, toolUseReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
+import { offlineClaudeEnv } from '../helpers/claude-cli.js';
 
 const run = promisify(execFile);
 const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
@@ -105,13 +106,7 @@ describe.skipIf(reason !== null)(`replay of a real Claude Code capture against t
     const rules = Array.from({ length: 120 }, (_, i) => `Rule ${i + 1}: keep answers short, cite the file you read, and never guess the contents of file number ${i}.`).join('\n');
     const system = `You are a terse test agent. Use the Read tool when asked to read a file.\n${rules}`;
     const code = await runClaude(['-p', 'Read the file hello.txt', '--tools', 'Read', '--allowedTools', 'Read', '--system-prompt', system, '--output-format', 'stream-json', '--verbose'], project, {
-      HOME: home,
-      ANTHROPIC_BASE_URL: cap.url,
-      ANTHROPIC_API_KEY: 'sk-ant-fake',
-      DISABLE_TELEMETRY: '1',
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-      DISABLE_AUTOUPDATER: '1',
-      DISABLE_ERROR_REPORTING: '1',
+      ...offlineClaudeEnv(cap.url, home, 'sk-ant-fake'),
     }, 180_000);
     expect(code).toBe(0);
     await cap.stop();

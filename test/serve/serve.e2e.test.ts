@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { ROOT, TRACE_BIN } from '../helpers/paths.js';
+import { offlineClaudeEnv } from '../helpers/claude-cli.js';
 
 /**
  * End to end over real sockets: `trace serve --engine llama` with a tiny random-weight GGUF (`trace model tiny`),
@@ -65,13 +66,7 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}, cmd = process.execPath
 function claude(baseUrl: string) {
   const home = mkdtempSync(join(dir, 'home-'));
   return run(['-p', 'Who are you?', '--output-format', 'stream-json', '--verbose', '--tools', 'Read', '--allowedTools', 'Read'], {
-    ANTHROPIC_BASE_URL: baseUrl,
-    ANTHROPIC_API_KEY: 'sk-test-not-real',
-    HOME: home,
-    DISABLE_TELEMETRY: '1',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    DISABLE_AUTOUPDATER: '1',
-    DISABLE_ERROR_REPORTING: '1',
+    ...offlineClaudeEnv(baseUrl, home, 'sk-test-not-real'),
   }, CLAUDE);
 }
 

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ROOT, TRACE_BIN } from '../helpers/paths.js';
+import { offlineClaudeEnv } from '../helpers/claude-cli.js';
 
 const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 const dir = mkdtempSync(join(tmpdir(), 'trace-tool-grammar-e2e-'));
@@ -75,13 +76,7 @@ function claude(baseUrl: string, prompt: string): Promise<{ code: number | null;
       cwd: project,
       env: {
         ...process.env,
-        ANTHROPIC_BASE_URL: baseUrl,
-        ANTHROPIC_API_KEY: 'sk-test-not-real',
-        HOME: home,
-        DISABLE_TELEMETRY: '1',
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        DISABLE_AUTOUPDATER: '1',
-        DISABLE_ERROR_REPORTING: '1',
+        ...offlineClaudeEnv(baseUrl, home, 'sk-test-not-real'),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
