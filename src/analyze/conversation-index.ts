@@ -142,10 +142,7 @@ export function buildConversationIndex(factsIn: readonly RequestFacts[]): Conver
     if (!arr) byTail.set(k, (arr = []));
     arr.push(a);
   };
-  const newConversation = (f: RequestFacts): string => {
-    const base = f.sessionId ?? f.hints?.conversationId ?? f.id;
-    let id = base;
-    for (let n = 2; usedConvIds.has(id); n++) id = `${base}#${n}`;
+  const addConversation = (id: string, f: RequestFacts) => {
     usedConvIds.add(id);
     convs.set(id, {
       conversationId: id,
@@ -160,25 +157,18 @@ export function buildConversationIndex(factsIn: readonly RequestFacts[]): Conver
       mainAgent: null,
       subCount: 0,
     });
+  };
+  const newConversation = (f: RequestFacts): string => {
+    const base = f.sessionId ?? f.hints?.conversationId ?? f.id;
+    let id = base;
+    for (let n = 2; usedConvIds.has(id); n++) id = `${base}#${n}`;
+    addConversation(id, f);
     if (f.sessionId) sessionConv.set(f.sessionId, id);
     return id;
   };
   const ensureConversation = (id: string, f: RequestFacts) => {
     if (!convs.has(id)) {
-      usedConvIds.add(id);
-      convs.set(id, {
-        conversationId: id,
-        sessionId: f.sessionId,
-        startMs: null,
-        endMs: null,
-        requests: 0,
-        agents: 0,
-        subagents: 0,
-        models: [],
-        modelsSet: new Set(),
-        mainAgent: null,
-        subCount: 0,
-      });
+      addConversation(id, f);
       if (f.sessionId && !sessionConv.has(f.sessionId)) sessionConv.set(f.sessionId, id);
     }
   };
