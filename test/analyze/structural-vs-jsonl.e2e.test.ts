@@ -17,9 +17,8 @@ import { openDb } from '../../src/store/db.js';
 import { readConversationIndex, type ConversationIndexRow } from '../../src/store/conversation-index-repo.js';
 import { getRequest } from '../../src/store/requests-repo.js';
 import { runCli } from './run-cli.js';
-import { offlineClaudeEnv } from '../helpers/claude-cli.js';
+import { CLAUDE_BIN as CLAUDE, offlineClaudeEnv } from '../helpers/claude-cli.js';
 
-const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 const HAS_CLAUDE = existsSync(CLAUDE);
 const SUB_PROMPT = 'Read the file hello.txt in the current directory and report its exact contents.';
 

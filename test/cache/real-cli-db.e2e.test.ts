@@ -7,16 +7,15 @@
  * bytes; the number is NOT an accuracy against Anthropic's servers.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, TRACE_BIN } from '../helpers/paths.js';
+import { TRACE_BIN } from '../helpers/paths.js';
 import { createFakeAnthropic, defaultScript, lastToolResultText, textReply, toolUseReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
 import { spawnCapture, type SpawnedCapture } from '../capture/spawn-capture.js';
-import { offlineClaudeEnv } from '../helpers/claude-cli.js';
+import { CLAUDE_BIN as CLAUDE, offlineClaudeEnv, runClaude } from '../helpers/claude-cli.js';
 
-const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 let fake: FakeAnthropic | undefined;
 let cap: SpawnedCapture | undefined;
 let dir: string | undefined;
@@ -46,16 +45,6 @@ function promptText(body: any): string {
   return JSON.stringify(strip(body.tools ?? [])) + JSON.stringify(strip(sys)) + JSON.stringify(strip(msgs));
 }
 
-function runClaude(args: string[], cwd: string, env: Record<string, string>, timeoutMs: number): Promise<number | null> {
-  return new Promise((resolve) => {
-    const p = spawn(CLAUDE, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'ignore'] });
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('exit', (code) => {
-      clearTimeout(t);
-      resolve(code);
-    });
-  });
-}
 
 describe.skipIf(!existsSync(CLAUDE))('validation on a requests.db captured from the real Claude Code CLI', () => {
   it('trace simulate reports API (fake upstream) vs simulated hit rate and accuracy', async () => {
@@ -93,7 +82,7 @@ describe.skipIf(!existsSync(CLAUDE))('validation on a requests.db captured from 
     await fake.listen();
     const db = join(dir, 'requests.db');
     cap = await spawnCapture(['--upstream', fake.url, '--db', db]);
-    const code = await runClaude(
+    const { code } = await runClaude(
       ['-p', 'Read f1.txt, f2.txt and f3.txt one after another', '--allowedTools', 'Read', '--output-format', 'stream-json', '--verbose'],
       project,
       {

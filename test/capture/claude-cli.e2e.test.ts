@@ -3,18 +3,15 @@
  * fake upstream scripted to drive one Read-tool loop. Checks what the proxy recorded against what the upstream saw.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ROOT } from '../helpers/paths.js';
 import { createFakeAnthropic, defaultScript, lastToolResultText, textReply, toolUseReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
 import { spawnCapture, type SpawnedCapture } from './spawn-capture.js';
 import type { RequestsTable } from '../../src/store/db-types.js';
-import { offlineClaudeEnv } from '../helpers/claude-cli.js';
+import { CLAUDE_BIN as CLAUDE, offlineClaudeEnv, runClaude } from '../helpers/claude-cli.js';
 
-const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 const SECRET = 'The secret word is pineapple-42.';
 
 let fake: FakeAnthropic | undefined;
@@ -27,20 +24,6 @@ afterEach(async () => {
   cap = fake = dir = undefined;
 });
 
-function runClaude(args: string[], cwd: string, env: Record<string, string>, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(CLAUDE, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 const isMainLoop = (body: any) => Array.isArray(body?.tools) && body.tools.some((t: any) => t?.name === 'Read');
 

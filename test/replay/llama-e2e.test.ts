@@ -14,10 +14,9 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, TRACE_BIN } from '../helpers/paths.js';
 import { createFakeAnthropic, defaultScript, lastToolResultText, textReply, toolUseReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
-import { offlineClaudeEnv } from '../helpers/claude-cli.js';
+import { CLAUDE_BIN as CLAUDE, offlineClaudeEnv, runClaude } from '../helpers/claude-cli.js';
 
 const run = promisify(execFile);
-const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 const LLAMA = existsSync(join(ROOT, 'node_modules', 'node-llama-cpp'));
 const SERVE = existsSync(join(ROOT, 'src', 'cli', 'commands', 'serve.ts'));
 const OPT_OUT = process.env.TRACE_E2E_LLAMA === '0';
@@ -60,16 +59,6 @@ async function spawnListening(args: string[], timeoutMs: number): Promise<{ url:
   };
 }
 
-function runClaude(args: string[], cwd: string, env: Record<string, string>, timeoutMs: number): Promise<number | null> {
-  return new Promise((resolve) => {
-    const p = spawn(CLAUDE, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('exit', (code) => {
-      clearTimeout(t);
-      resolve(code);
-    });
-  });
-}
 
 describe.skipIf(reason !== null)(`replay of a real Claude Code capture against trace serve --engine llama${reason ? ` (skipped: ${reason})` : ''}`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'trace-replay-llama-'));
@@ -105,7 +94,7 @@ describe.skipIf(reason !== null)(`replay of a real Claude Code capture against t
     // enough that the chat template's few hundred bytes of framing do not dominate the hit rate.
     const rules = Array.from({ length: 120 }, (_, i) => `Rule ${i + 1}: keep answers short, cite the file you read, and never guess the contents of file number ${i}.`).join('\n');
     const system = `You are a terse test agent. Use the Read tool when asked to read a file.\n${rules}`;
-    const code = await runClaude(['-p', 'Read the file hello.txt', '--tools', 'Read', '--allowedTools', 'Read', '--system-prompt', system, '--output-format', 'stream-json', '--verbose'], project, {
+    const { code } = await runClaude(['-p', 'Read the file hello.txt', '--tools', 'Read', '--allowedTools', 'Read', '--system-prompt', system, '--output-format', 'stream-json', '--verbose'], project, {
       ...offlineClaudeEnv(cap.url, home, 'sk-ant-fake'),
     }, 180_000);
     expect(code).toBe(0);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { ROOT, TRACE_BIN } from '../helpers/paths.js';
-import { offlineClaudeEnv } from '../helpers/claude-cli.js';
+import { CLAUDE_BIN as CLAUDE, offlineClaudeEnv } from '../helpers/claude-cli.js';
 
 /**
  * End to end over real sockets: `trace serve --engine llama` with a tiny random-weight GGUF (`trace model tiny`),
@@ -14,7 +14,6 @@ import { offlineClaudeEnv } from '../helpers/claude-cli.js';
  * The tiny model emits noise and never EOS, so the servers run with --max-output-tokens (ends the turn).
  */
 
-const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 const dir = mkdtempSync(join(tmpdir(), 'trace-serve-e2e-'));
 const model = join(dir, 'tiny.gguf');
 const children: ChildProcess[] = [];

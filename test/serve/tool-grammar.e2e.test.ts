@@ -12,9 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ROOT, TRACE_BIN } from '../helpers/paths.js';
-import { offlineClaudeEnv } from '../helpers/claude-cli.js';
+import { CLAUDE_BIN as CLAUDE, offlineClaudeEnv } from '../helpers/claude-cli.js';
 
-const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
 const dir = mkdtempSync(join(tmpdir(), 'trace-tool-grammar-e2e-'));
 const project = join(dir, 'project');
 const hello = join(project, 'hello.txt');
