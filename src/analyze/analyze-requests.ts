@@ -106,16 +106,28 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+/** Reduces requests to facts one at a time (for sync and async sources alike; bodies are not retained). */
+export class FactsCollector {
+  readonly counter: TokenCounter | null;
+  readonly facts: RequestFacts[] = [];
+  private readonly interner = new Interner();
+  constructor(private readonly options: AnalyzeOptions = {}) {
+    this.counter = options.counter ?? (options.tokenizer ? new TokenCounter(options.tokenizer) : null);
+  }
+  add(r: TraceRequest): void {
+    this.facts.push(extractFacts(r, { interner: this.interner, counter: this.counter ?? undefined }));
+    this.options.onProgress?.(this.facts.length);
+  }
+  result(): { facts: RequestFacts[]; counter: TokenCounter | null } {
+    return { facts: this.facts, counter: this.counter };
+  }
+}
+
 /** Reduces requests to facts (streaming; bodies are not retained). */
 export function collectFacts(requests: Iterable<TraceRequest>, options: AnalyzeOptions = {}): { facts: RequestFacts[]; counter: TokenCounter | null } {
-  const counter = options.counter ?? (options.tokenizer ? new TokenCounter(options.tokenizer) : null);
-  const interner = new Interner();
-  const facts: RequestFacts[] = [];
-  for (const r of requests) {
-    facts.push(extractFacts(r, { interner, counter: counter ?? undefined }));
-    options.onProgress?.(facts.length);
-  }
-  return { facts, counter };
+  const c = new FactsCollector(options);
+  for (const r of requests) c.add(r);
+  return c.result();
 }
 
 export function analyzeRequests(requests: Iterable<TraceRequest>, options: AnalyzeOptions = {}): AnalysisResult {
