@@ -11,12 +11,14 @@ import {
   sessionIdOf,
   type ParsedResponse,
 } from './response-parse.js';
+import { assertRecordShape } from './record-shape.js';
 
 /**
  * Converts one `requests` row — ours (trace columns filled) or claude-code-proxy's (trace columns absent) —
  * into a TraceRequest. Our columns win; otherwise everything is recovered from the `response` JSON
  * (body.usage for non-streaming, streamingChunks reassembled for streaming). Throws on a malformed row (no id,
- * or a non-empty body that is not a JSON object); the importers count those as skipped.
+ * a non-empty body that is not a JSON object, or a body/response of the wrong shape — see record-shape.ts); the
+ * importers count those as skipped.
  * `parseBody` defaults to a plain JSON.parse; the SQLite importers pass a BodyDeltaParser (same result, only
  * the new tail of an append-only conversation is parsed).
  */
@@ -94,7 +96,7 @@ export function rowToTraceRequest(
   let error = row.error ?? parsed.error;
   if (!error && status !== null && status >= 400) error = `HTTP ${status}`;
 
-  return {
+  const record: TraceRequest = {
     id: String(row.id),
     source,
     startedAtMs,
@@ -116,4 +118,6 @@ export function rowToTraceRequest(
     messageId: row.message_id ?? (parsed.message?.id || null),
     error,
   };
+  assertRecordShape(record);
+  return record;
 }
