@@ -22,6 +22,9 @@ import { assertRecordShape } from './record-shape.js';
  * `parseBody` defaults to a plain JSON.parse; the SQLite importers pass a BodyDeltaParser (same result, only
  * the new tail of an append-only conversation is parsed).
  */
+/** The error of a row left `pending` by capture (counted in analyze's errors, excluded from timing). */
+export const INCOMPLETE_ERROR = 'incomplete: the recording stopped before the response finished (row left pending)';
+
 export function rowToTraceRequest(
   row: Partial<RequestsTable>,
   source: string,
@@ -78,8 +81,10 @@ export function rowToTraceRequest(
       : null;
 
   const startedAtMs = row.started_at_ms ?? parseTime(row.timestamp);
-  const durationMs =
-    row.duration_ms ?? (log && typeof log.responseTime === 'number' ? log.responseTime : null);
+  // A row capture left `pending` (the proxy stopped before the response finished) is incomplete: an error, with
+  // no timing (its ttft/duration would be partial measurements mixed into the percentiles).
+  const incomplete = row.state === 'pending';
+  const durationMs = incomplete ? null : (row.duration_ms ?? (log && typeof log.responseTime === 'number' ? log.responseTime : null));
   let endedAtMs: number | null = null;
   if (startedAtMs !== null && durationMs !== null) endedAtMs = startedAtMs + durationMs;
   else if (log?.completedAt) endedAtMs = parseTime(log.completedAt);
@@ -93,7 +98,7 @@ export function rowToTraceRequest(
         : typeof body?.stream === 'boolean'
           ? body.stream
           : null;
-  let error = row.error ?? parsed.error;
+  let error = row.error ?? parsed.error ?? (incomplete ? INCOMPLETE_ERROR : null);
   if (!error && status !== null && status >= 400) error = `HTTP ${status}`;
 
   const record: TraceRequest = {
@@ -101,7 +106,7 @@ export function rowToTraceRequest(
     source,
     startedAtMs,
     endedAtMs,
-    ttftMs: row.ttft_ms ?? null,
+    ttftMs: incomplete ? null : (row.ttft_ms ?? null),
     durationMs,
     method: row.method ?? 'POST',
     endpoint: endpointPath(row.endpoint),
