@@ -7,6 +7,9 @@ import { summarize, type AnalysisResult } from '../../analyze/analyze-requests.j
 import { ANALYZE_DEFAULT_TOKENIZER, loadAnalysis } from '../../pipelines/analysis.js';
 import { UsageError } from '../../shared/errors.js';
 import { fmtMs, fmtPct, printJson, table } from '../output.js';
+import { fmtUsd, type CostSummary } from '../../analyze/cost.js';
+import { loadPriceTable } from '../../pipelines/prices.js';
+import { PRICES_OPTION_HELP } from '../options.js';
 
 interface AnalyzeCliOptions {
   jsonlDir?: string;
@@ -14,7 +17,23 @@ interface AnalyzeCliOptions {
   tokenizer: string;
   sourceKind?: string;
   storeIndex: boolean;
+  prices?: string;
   json?: boolean;
+}
+
+/** The cost table: per model and total at list prices, what caching saved, unpriced models named. */
+export function renderCost(c: CostSummary): string {
+  const rows: (string | number)[][] = c.perModel.map((m) => [
+    m.model, m.requests, fmtUsd(m.usd.input), fmtUsd(m.usd.cacheWrite5m + m.usd.cacheWrite1h), fmtUsd(m.usd.cacheRead), fmtUsd(m.usd.output), fmtUsd(m.usd.total), fmtUsd(m.usd.uncached), fmtUsd(m.usd.saved),
+  ]);
+  if (c.total && c.perModel.length > 1) {
+    const t = c.total;
+    rows.push(['total', c.perModel.reduce((n, m) => n + m.requests, 0), fmtUsd(t.input), fmtUsd(t.cacheWrite5m + t.cacheWrite1h), fmtUsd(t.cacheRead), fmtUsd(t.output), fmtUsd(t.total), fmtUsd(t.uncached), fmtUsd(t.saved)]);
+  }
+  for (const u of c.unpriced) rows.push([u.model, u.requests, 'unpriced', '-', '-', '-', '-', '-', '-']);
+  let title = `Cost at list prices (${c.prices.source}, ${c.prices.retrieved}; priced from the API's usage)`;
+  if (c.cacheWriteTtlUnknownTokens > 0) title += ` — ${c.cacheWriteTtlUnknownTokens} cache-write tokens without a 5m/1h split priced at the 5m rate`;
+  return table(['model', 'requests', 'input', 'cache write', 'cache read', 'output', 'cost', 'uncached', 'caching saved'], rows, { title });
 }
 
 
@@ -61,6 +80,7 @@ export function renderAnalysis(r: AnalysisResult, header: string): string {
       title: `Token breakdown — calibration API/ours = ${b.calibration.ratio === null ? '- (no complete body with usage)' : b.calibration.ratio.toFixed(3)} over ${b.calibration.requests} requests`,
     });
   }
+  s += renderCost(r.cost);
   if (r.biggestTools.length) {
     s += table(['tool', 'tokens', 'in requests', 'total tokens'], r.biggestTools.map((x) => [x.name, x.tokens, x.requests, x.totalTokens]), { title: 'Biggest tools' });
   }
@@ -81,6 +101,7 @@ export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliConte
     )
     .option('--source-kind <kind>', 'force the importer (trace-db, cc-proxy-db, anyclaude, claude-jsonl)')
     .option('--no-store-index', 'do not write the conversation_index table into a trace-db source')
+    .option('--prices <file>', PRICES_OPTION_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (sourceArg: string, opts: AnalyzeCliOptions) => {
       const loaded = await loadAnalysis(
@@ -91,7 +112,8 @@ export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliConte
       if (opts.conversation && !loaded.index.conversations.some((c) => c.conversationId === opts.conversation)) {
         throw new UsageError(`no conversation "${opts.conversation}" in ${sourceArg}`);
       }
-      const result = summarize(loaded.facts, loaded.index, { conversationId: opts.conversation, counter: loaded.counter ?? undefined });
+      const prices = loadPriceTable(opts.prices && resolve(ctx.cwd, opts.prices));
+      const result = summarize(loaded.facts, loaded.index, { conversationId: opts.conversation, counter: loaded.counter ?? undefined, prices });
       if (opts.json) {
         printJson(ctx, {
           source: loaded.source,
