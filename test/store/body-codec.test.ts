@@ -10,6 +10,7 @@ import {
   encodeBody,
   MemorySegmentStore,
   readBody,
+  SegmentCache,
   skeletonRefs,
   writeBody,
   type Codec,
@@ -226,21 +227,34 @@ describe('body codec: a growing conversation stores only its new blocks', () => 
         .map((v) => JSON.stringify(stripMarker(v)))
         .filter((s) => s.length >= 64),
     ).size;
-    expect(first.newSegments).toBe(expectedFirst);
+    const firstSegments = encodeBody(JSON.stringify({ ...base, messages: withMarker(messages) })).segments;
+    expect(firstSegments.filter((seg) => seg.kind !== 'run')).toHaveLength(expectedFirst);
+    expect(first.newSegments).toBe(firstSegments.length);
     const skeletons = [first.skeleton];
     const bodies = [JSON.stringify({ ...base, messages: withMarker(messages) })];
     for (let t = 1; t <= 30; t++) {
       const { assistant, user } = turnBlocks(t);
       messages.push({ role: 'assistant', content: assistant }, { role: 'user', content: user });
       const body = JSON.stringify({ ...base, messages: withMarker(messages) });
-      const before = store.segments.size;
+      const before = new Set(store.segments.keys());
       const w = await writeBody(store, body);
-      expect(w.newSegments).toBe(assistant.length + user.length);
-      expect(store.segments.size - before).toBe(3);
+      const added = encodeBody(body).segments.filter((seg) => !before.has(seg.id));
+      // content: exactly the three appended blocks, byte for byte (the previous newest block lost its marker
+      // but is the same segment)
+      const addedLeaves = added.filter((seg) => seg.kind !== 'run').map((seg) => seg.bytes.toString('utf8'));
+      expect(addedLeaves.sort()).toEqual([...assistant, ...user].map((blk) => JSON.stringify(blk)).sort());
+      // runs (groups of references): only the ones around the newest blocks change
+      expect(added.length - addedLeaves.length).toBeLessThanOrEqual(addedLeaves.length + 1);
+      expect(w.newSegments).toBe(added.length);
       skeletons.push(w.skeleton);
       bodies.push(body);
     }
-    for (let i = 0; i < bodies.length; i++) expect((await readBody(store, skeletons[i]!)).toString('utf8')).toBe(bodies[i]);
+    const cache = new SegmentCache(1024 * 1024);
+    for (let i = 0; i < bodies.length; i++) expect((await readBody(store, skeletons[i]!, { cache })).toString('utf8')).toBe(bodies[i]);
+    // the skeleton refers to runs of references, not to each of the ~100 tools/system/message blocks
+    const leaves = encodeBody(bodies.at(-1)!).segments.filter((seg) => seg.kind !== 'run').length;
+    expect(leaves).toBeGreaterThan(100);
+    expect(skeletonRefs(skeletons.at(-1)!).ids.length).toBeLessThan(leaves / 3);
   });
 
   /** cache_control on the newest block only, as Claude Code sends it. */
@@ -272,7 +286,7 @@ describe('body codec: stored forms and errors', () => {
     const body = JSON.stringify({ messages: [{ role: 'user', content: [block, block] }, { role: 'user', content: [block] }] });
     const enc = encodeBody(body);
     expect(enc.segments).toHaveLength(1);
-    expect(skeletonRefs(enc.skeleton)).toEqual([sha128(Buffer.from(JSON.stringify(block)))]);
+    expect(skeletonRefs(enc.skeleton)).toEqual({ ids: [sha128(Buffer.from(JSON.stringify(block)))], runs: [] });
   });
 
   it('a missing segment, a corrupt skeleton or a wrong segment is an E_STORE error', () => {
