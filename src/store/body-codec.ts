@@ -78,15 +78,19 @@ export function segmentId(bytes: Uint8Array): string {
 /** Stored form of `bytes`: codec byte + payload; falls back to raw where compression does not shrink it. */
 export function compressSegment(bytes: Uint8Array, codec: Codec = DEFAULT_CODEC): Buffer {
   let payload: Buffer | null = null;
+  // A window no larger than the segment: most segments are 0.1–10 KB, where setting up the default 4 MB / 32 KB
+  // window costs more than compressing (decoders accept any window size, so this is not part of the format).
+  const bits = Math.ceil(Math.log2(bytes.length + 1));
   if (codec === 'brotli') {
     payload = brotliCompressSync(bytes, {
       params: {
         [zlibConstants.BROTLI_PARAM_QUALITY]: 5,
         [zlibConstants.BROTLI_PARAM_MODE]: zlibConstants.BROTLI_MODE_TEXT,
         [zlibConstants.BROTLI_PARAM_SIZE_HINT]: bytes.length,
+        [zlibConstants.BROTLI_PARAM_LGWIN]: Math.max(10, Math.min(24, bits)),
       },
     });
-  } else if (codec === 'deflate') payload = deflateRawSync(bytes, { level: 6 });
+  } else if (codec === 'deflate') payload = deflateRawSync(bytes, { level: 6, windowBits: Math.max(9, Math.min(15, bits)) });
   const tag = payload && payload.length < bytes.length ? CODEC_TAG[codec] : CODEC_TAG.raw;
   const out = Buffer.allocUnsafe(1 + (tag === CODEC_TAG.raw ? bytes.length : payload!.length));
   out[0] = tag;
