@@ -289,6 +289,25 @@ describe('body codec: stored forms and errors', () => {
     expect(skeletonRefs(enc.skeleton)).toEqual({ ids: [sha128(Buffer.from(JSON.stringify(block)))], runs: [] });
   });
 
+  it('SegmentCache keeps at most maxBytes, dropping the least recently used; reads stay exact through evictions', async () => {
+    const cache = new SegmentCache(100);
+    cache.set('a', Buffer.alloc(40));
+    cache.set('b', Buffer.alloc(40));
+    expect(cache.get('a')).toBeDefined(); // a is now the most recent
+    cache.set('c', Buffer.alloc(40)); // 120 > 100: b goes
+    expect([cache.get('a') !== undefined, cache.get('b') !== undefined, cache.get('c') !== undefined]).toEqual([true, false, true]);
+    cache.set('huge', Buffer.alloc(101));
+    expect(cache.get('huge')).toBeUndefined();
+
+    const store = new MemorySegmentStore();
+    const blocks = Array.from({ length: 200 }, (_, i) => ({ type: 'text', text: `block ${i} `.repeat(10) }));
+    const bodies = [60, 120, 200].map((n) => JSON.stringify({ messages: [{ role: 'user', content: blocks.slice(0, n) }] }));
+    const skeletons = [];
+    for (const b of bodies) skeletons.push((await writeBody(store, b)).skeleton);
+    const small = new SegmentCache(500); // far smaller than one body: evicts during every read
+    for (let r = 0; r < 2; r++) for (let i = 0; i < bodies.length; i++) expect((await readBody(store, skeletons[i]!, { cache: small })).toString()).toBe(bodies[i]);
+  });
+
   it('a missing segment, a corrupt skeleton or a wrong segment is an E_STORE error', () => {
     const enc = encodeBody(JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(100) }] }));
     const code = (f: () => unknown) => {
@@ -305,5 +324,13 @@ describe('body codec: stored forms and errors', () => {
     expect(code(() => decodeBody(Buffer.from([9, 1]), () => undefined))).toBe('E_STORE');
     expect(code(() => decodeBody(Buffer.from([2, 1, 2, 3]), () => undefined))).toBe('E_STORE');
     expect(code(() => decodeBody(enc.skeleton, () => Buffer.from('y'.repeat(120)), { verify: true }))).toBe('E_STORE');
+    // runs do not nest: a run segment holding a run reference is corrupt
+    const many = encodeBody(JSON.stringify({ messages: [{ role: 'user', content: Array.from({ length: 300 }, (_, i) => ({ type: 'text', text: `run block ${i} `.repeat(8) })) }] }));
+    const runs = many.segments.filter((seg) => seg.kind === 'run');
+    expect(runs.length).toBeGreaterThan(3);
+    const byId = new Map(many.segments.map((seg) => [seg.id, seg.bytes]));
+    expect(decodeBody(many.skeleton, (id) => byId.get(id)).toString()).toContain('run block 299');
+    byId.set(runs[0]!.id, Buffer.concat([Buffer.from([3]), Buffer.from(runs[1]!.id, 'hex')]));
+    expect(code(() => decodeBody(many.skeleton, (id) => byId.get(id)))).toBe('E_STORE');
   });
 });
