@@ -17,6 +17,7 @@ import {
 } from '../../src/store/body-codec.js';
 import { StoreError } from '../../src/shared/errors.js';
 import { FIXTURES, HAS_SHARED, ROOT } from '../helpers/paths.js';
+import { segmentStoreContract } from './segment-store-contract.js';
 
 const CC = join(FIXTURES, 'claude-code');
 if (!HAS_SHARED) console.warn('body-codec fixture tests skipped: ../shared/fixtures is absent');
@@ -334,3 +335,5 @@ describe('body codec: stored forms and errors', () => {
     expect(code(() => decodeBody(many.skeleton, (id) => byId.get(id)))).toBe('E_STORE');
   });
 });
+
+segmentStoreContract('MemorySegmentStore', () => new MemorySegmentStore());
