@@ -5,22 +5,16 @@
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
+import { freemem } from 'node:os';
 import { UsageError, errorMessage } from '../../shared/errors.js';
 import { ENGINES, ENGINE_NAMES } from '../../serve/engines/index.js';
-import { createServeHandler } from '../../serve/http/server.js';
+import { DEFAULT_MAX_BODY_BYTES, createServeHandler, healthBody } from '../../serve/http/server.js';
 import { listen } from '../../serve/listen.js';
 import { TOOL_GRAMMAR_MODES, parseChoiceList, type ToolGrammarConfig, type ToolGrammarMode } from '../../serve/tool-grammar.js';
 import type { CliContext } from '../context.js';
-import { printJson } from '../output.js';
 import type { RegisterCommand } from './index.js';
+import { intArg } from '../options.js';
 
-function int(name: string, min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}`);
-    return n;
-  };
-}
 
 interface ServeOpts {
   engine: string;
@@ -34,6 +28,7 @@ interface ServeOpts {
   threads?: number;
   defaultMaxTokens: number;
   maxOutputTokens: number;
+  maxBodyBytes: number;
   toolGrammar: ToolGrammarMode;
   toolGrammarTools?: string;
   toolGrammarPaths?: string;
@@ -46,18 +41,19 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
     .description('Run the built-in inference server (Anthropic /v1/messages + OpenAI /v1/chat/completions) with a KV prefix cache')
     .addOption(new Option('--engine <name>', 'inference engine').choices(ENGINE_NAMES).default('llama'))
     .requiredOption('--model <path>', 'model file (GGUF for llama) or directory / repo id (mlx)')
-    .option('--port <n>', 'port (0 = any free port)', int('port', 0), 8080)
+    .option('--port <n>', 'port (0 = any free port)', intArg('--port', 0), 8080)
     .option('--host <host>', 'interface to bind', '127.0.0.1')
-    .option('--cache-bytes <n>', 'KV prompt-cache budget in bytes (0 disables prefix caching)', int('cache-bytes', 0), 2 ** 30)
-    .option('--max-queue <n>', 'requests that may wait for a slot before 529/503', int('max-queue', 0), 16)
-    .option('--slots <n>', 'concurrent generations (engine sequences)', int('slots', 1), 2)
-    .option('--ctx-size <n>', 'context size in tokens (default: the engine’s choice)', int('ctx-size', 16))
-    .option('--threads <n>', 'CPU threads for the engine', int('threads', 1))
-    .option('--default-max-tokens <n>', 'max_tokens for OpenAI requests that set none', int('default-max-tokens', 1), 1024)
-    .option('--max-output-tokens <n>', 'server cap on generated tokens per request; hitting it ends the turn (stop_reason end_turn), for test models that never emit EOS (0 = no cap)', int('max-output-tokens', 0), 0)
+    .option('--cache-bytes <n>', 'KV prompt-cache budget in bytes (0 disables prefix caching)', intArg('--cache-bytes', 0), 2 ** 30)
+    .option('--max-queue <n>', 'requests that may wait for a slot before 529/503', intArg('--max-queue', 0), 16)
+    .option('--slots <n>', 'concurrent generations (engine sequences)', intArg('--slots', 1), 2)
+    .option('--ctx-size <n>', 'context size in tokens (default: the engine’s choice)', intArg('--ctx-size', 16))
+    .option('--threads <n>', 'CPU threads for the engine', intArg('--threads', 1))
+    .option('--default-max-tokens <n>', 'max_tokens for OpenAI requests that set none', intArg('--default-max-tokens', 1), 1024)
+    .option('--max-output-tokens <n>', 'server cap on generated tokens per request; hitting it ends the turn (stop_reason end_turn), for test models that never emit EOS (0 = no cap)', intArg('--max-output-tokens', 0), 0)
     .addOption(new Option('--tool-grammar <mode>', 'constrain replies to one well-formed tool call (llama engine; a demo device for random/tiny models): first = when answering a user turn that is not a tool result, always = whenever the request has tools').choices(TOOL_GRAMMAR_MODES).default('off'))
     .option('--tool-grammar-tools <names>', 'comma-separated tools the grammar may call (default: all in the request)')
     .option('--tool-grammar-paths <file>', 'file of newline-separated allowed values for file_path arguments')
+    .option('--max-body-bytes <n>', 'largest accepted request body; larger ones get 413 request_too_large', int('max-body-bytes', 1), DEFAULT_MAX_BODY_BYTES)
     .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
     .action(async (o: ServeOpts) => {
       let toolGrammar: ToolGrammarConfig | undefined;
@@ -87,23 +83,29 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
         slots: o.slots,
         ...(o.ctxSize !== undefined ? { contextSize: o.ctxSize } : {}),
         ...(o.threads !== undefined ? { threads: o.threads } : {}),
+        freeMemoryBytes: freemem(),
         logger: ctx.logger,
       });
       let server;
       try {
-        const handler = createServeHandler({ engine, slots: o.slots, maxQueue: o.maxQueue, defaultMaxTokens: o.defaultMaxTokens, maxOutputTokens: o.maxOutputTokens, ...(toolGrammar ? { toolGrammar } : {}), clock: ctx.clock, logger: ctx.logger });
+        const handler = createServeHandler({ engine, slots: o.slots, maxQueue: o.maxQueue, defaultMaxTokens: o.defaultMaxTokens, maxOutputTokens: o.maxOutputTokens, maxBodyBytes: o.maxBodyBytes, ...(toolGrammar ? { toolGrammar } : {}), clock: ctx.clock, logger: ctx.logger });
         server = await listen(handler, { host: o.host, port: o.port, onError: (e) => ctx.logger.warn(`request failed: ${errorMessage(e)}`) });
         const line = `listening on ${server.url}\n`;
-        if (o.json) ctx.stderr(line);
-        else ctx.stdout(line);
-        ctx.logger.info(`engine ${engine.info.engine}, model ${engine.info.modelId}, context ${engine.info.contextSize}, template ${engine.info.chatTemplate}, cache ${o.cacheBytes} bytes`);
+        const info = engine.info;
+        const contextLine = `context ${info.contextSize} tokens: ${info.contextChoice?.reason ?? 'engine default'}\n`;
+        if (o.json) {
+          ctx.stderr(line + contextLine);
+          // one JSON line once ready (a supervising process reads it), the summary line at exit
+          ctx.stdout(JSON.stringify({ event: 'ready', url: server.url, ...healthBody(info), slots: o.slots, cache_bytes: o.cacheBytes }) + '\n');
+        } else ctx.stdout(contextLine + line);
+        ctx.logger.info(`engine ${info.engine}, model ${info.modelId}, template ${info.chatTemplate}, cache ${o.cacheBytes} bytes`);
         await new Promise<void>((r) => {
           if (ctx.interrupted.aborted) return r();
           ctx.interrupted.addEventListener('abort', () => r(), { once: true });
         });
         const snap = handler.metrics.snapshot(engine.cacheStats(), { active: handler.queue.active, depth: handler.queue.depth, rejected: handler.queue.rejected, slots: handler.queue.slots, maxQueue: handler.queue.maxQueue });
         const summary = { url: server.url, engine: engine.info.engine, model: engine.info.modelId, ...snap };
-        if (o.json) printJson(ctx, summary);
+        if (o.json) ctx.stdout(JSON.stringify({ event: 'summary', ...summary }) + '\n');
         else ctx.stdout(`served ${snap.requests} requests (${snap.errors} errors); cache hits ${snap.cache.hits}, misses ${snap.cache.misses}, cached tokens ${snap.cache.cached_tokens}\n`);
       } finally {
         await server?.close();
