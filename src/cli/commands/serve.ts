@@ -53,7 +53,7 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
     .addOption(new Option('--tool-grammar <mode>', 'constrain replies to one well-formed tool call (llama engine; a demo device for random/tiny models): first = when answering a user turn that is not a tool result, always = whenever the request has tools').choices(TOOL_GRAMMAR_MODES).default('off'))
     .option('--tool-grammar-tools <names>', 'comma-separated tools the grammar may call (default: all in the request)')
     .option('--tool-grammar-paths <file>', 'file of newline-separated allowed values for file_path arguments')
-    .option('--max-body-bytes <n>', 'largest accepted request body; larger ones get 413 request_too_large', int('max-body-bytes', 1), DEFAULT_MAX_BODY_BYTES)
+    .option('--max-body-bytes <n>', 'largest accepted request body; larger ones get 413 request_too_large', intArg('--max-body-bytes', 1), DEFAULT_MAX_BODY_BYTES)
     .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
     .action(async (o: ServeOpts) => {
       let toolGrammar: ToolGrammarConfig | undefined;
