@@ -7,6 +7,7 @@ import { summarize, type AnalysisResult } from '../../analyze/analyze-requests.j
 import { ANALYZE_DEFAULT_TOKENIZER, loadAnalysis } from '../../pipelines/analysis.js';
 import { UsageError } from '../../shared/errors.js';
 import { fmtMs, fmtPct, printJson, table } from '../output.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 interface AnalyzeCliOptions {
   jsonlDir?: string;
@@ -84,7 +85,7 @@ export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliConte
     .option('--json', 'print the result as JSON')
     .action(async (sourceArg: string, opts: AnalyzeCliOptions) => {
       const loaded = await loadAnalysis(
-        resolve(ctx.cwd, sourceArg),
+        resolveSourcePath(sourceArg, ctx.cwd),
         { sourceKind: opts.sourceKind, jsonlDir: opts.jsonlDir && resolve(ctx.cwd, opts.jsonlDir), tokenizer: opts.tokenizer, storeIndex: opts.storeIndex },
         pipelineDeps(ctx),
       );
