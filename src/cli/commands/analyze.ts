@@ -10,6 +10,7 @@ import { fmtMs, fmtPct, printJson, table } from '../output.js';
 import { fmtUsd, type CostSummary } from '../../analyze/cost.js';
 import { loadPriceTable } from '../../pipelines/prices.js';
 import { PRICES_OPTION_HELP } from '../options.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 interface AnalyzeCliOptions {
   jsonlDir?: string;
@@ -105,7 +106,7 @@ export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliConte
     .option('--json', 'print the result as JSON')
     .action(async (sourceArg: string, opts: AnalyzeCliOptions) => {
       const loaded = await loadAnalysis(
-        resolve(ctx.cwd, sourceArg),
+        resolveSourcePath(sourceArg, ctx.cwd),
         { sourceKind: opts.sourceKind, jsonlDir: opts.jsonlDir && resolve(ctx.cwd, opts.jsonlDir), tokenizer: opts.tokenizer, storeIndex: opts.storeIndex },
         pipelineDeps(ctx),
       );

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
@@ -8,6 +7,7 @@ import { loadBlockSource, runSimulation, type LoadedBlockSource, type SimSetup }
 import { addSimOptions, blockSourceOptions, parseSweep, simSetup, type SimCliOptions } from '../options.js';
 import { pipelineDeps } from '../context.js';
 import { printJson, table, fmtPct, fmtNum } from '../output.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 function totalsJson(t: SimulationTotals) {
   return {
@@ -87,7 +87,7 @@ export const registerSimulate: RegisterCommand = (program: Command, ctx: CliCont
     .option('--requests', 'include per-request rows (with --json)')
     .option('--json', 'print JSON')
     .action(async (path: string, o: SimulateCmdOptions) => {
-      const src = await loadBlockSource(resolve(ctx.cwd, path), blockSourceOptions(o), pipelineDeps(ctx));
+      const src = await loadBlockSource(resolveSourcePath(path, ctx.cwd), blockSourceOptions(o), pipelineDeps(ctx));
       const s = simSetup(o, src.blockSize);
       const res = runSimulation(src, s);
       const sw = o.sweep ? (() => {

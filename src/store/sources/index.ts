@@ -8,6 +8,8 @@ import { anyclaudeImporter } from './anyclaude.js';
 import { claudeJsonlImporter } from './claude-jsonl.js';
 import { kvCacheTesterImporter } from './kv-cache-tester.js';
 import { mooncakeImporter } from './mooncake.js';
+import { postgresImporter } from './postgres-source.js';
+import { isPostgresUrl } from '../target.js';
 
 export type { OpenedSource, SourceImporter, SourceProbe, OpenSourceOptions, SourceStats } from './source.js';
 
@@ -15,7 +17,7 @@ export type { OpenedSource, SourceImporter, SourceProbe, OpenSourceOptions, Sour
  * Registry of importers. Detection order matters: more specific formats first.
  * Each importer file adds itself here (one line).
  */
-export const SOURCE_IMPORTERS: SourceImporter[] = [kvCacheTesterImporter, mooncakeImporter, traceDbImporter, ccProxyDbImporter, anyclaudeImporter, claudeJsonlImporter];
+export const SOURCE_IMPORTERS: SourceImporter[] = [kvCacheTesterImporter, mooncakeImporter, traceDbImporter, ccProxyDbImporter, anyclaudeImporter, claudeJsonlImporter, postgresImporter];
 
 export function findImporter(kind: string): SourceImporter {
   const imp = SOURCE_IMPORTERS.find((i) => i.kind === kind);
@@ -44,6 +46,8 @@ export function probe(path: string): SourceProbe {
 /** Opens a source, auto-detecting its format unless `kind` is given. Throws SourceError (exit 2). */
 export function openSource(path: string, options: OpenSourceOptions & { kind?: string }): OpenedSource {
   if (options.kind) return findImporter(options.kind).open(path, options);
+  // A server store is named by URL: nothing on disk to probe.
+  if (isPostgresUrl(path)) return postgresImporter.open(path, options);
   const p = probe(path);
   const imp = SOURCE_IMPORTERS.find((i) => i.detect(p));
   if (!imp) {
