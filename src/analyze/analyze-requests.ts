@@ -1,3 +1,4 @@
+import { deepFreeze } from '../shared/deep-freeze.js';
 import type { TraceRequest } from '../shared/trace-record.js';
 import type { Tokenizer } from './tokenizers/tokenizer.js';
 import { TokenCounter } from './token-counter.js';
@@ -98,24 +99,29 @@ function addUsage(t: UsageTotals, f: RequestFacts): void {
 }
 const rate = (num: number, den: number): number | null => (den > 0 ? num / den : null);
 
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+
+/** Reduces requests to facts one at a time (for sync and async sources alike; bodies are not retained). */
+export class FactsCollector {
+  readonly counter: TokenCounter | null;
+  readonly facts: RequestFacts[] = [];
+  private readonly interner = new Interner();
+  constructor(private readonly options: AnalyzeOptions = {}) {
+    this.counter = options.counter ?? (options.tokenizer ? new TokenCounter(options.tokenizer) : null);
   }
-  return o;
+  add(r: TraceRequest): void {
+    this.facts.push(extractFacts(r, { interner: this.interner, counter: this.counter ?? undefined }));
+    this.options.onProgress?.(this.facts.length);
+  }
+  result(): { facts: RequestFacts[]; counter: TokenCounter | null } {
+    return { facts: this.facts, counter: this.counter };
+  }
 }
 
 /** Reduces requests to facts (streaming; bodies are not retained). */
 export function collectFacts(requests: Iterable<TraceRequest>, options: AnalyzeOptions = {}): { facts: RequestFacts[]; counter: TokenCounter | null } {
-  const counter = options.counter ?? (options.tokenizer ? new TokenCounter(options.tokenizer) : null);
-  const interner = new Interner();
-  const facts: RequestFacts[] = [];
-  for (const r of requests) {
-    facts.push(extractFacts(r, { interner, counter: counter ?? undefined }));
-    options.onProgress?.(facts.length);
-  }
-  return { facts, counter };
+  const c = new FactsCollector(options);
+  for (const r of requests) c.add(r);
+  return c.result();
 }
 
 export function analyzeRequests(requests: Iterable<TraceRequest>, options: AnalyzeOptions = {}): AnalysisResult {

@@ -96,3 +96,11 @@ export function firstUserTexts(body: MessagesRequest | null): string[] {
     .map((b) => String((b as { text?: string }).text ?? '').trim())
     .filter((t) => t !== '');
 }
+
+/** hit: some prompt tokens were read from the cache; write: none read, some written; miss: neither; null: no usage. */
+export function cacheStatus(r: Pick<TraceRequest, 'usage'>): 'hit' | 'write' | 'miss' | null {
+  if (!r.usage) return null;
+  if (r.usage.cache_read_input_tokens > 0) return 'hit';
+  if (r.usage.cache_creation_input_tokens > 0) return 'write';
+  return 'miss';
+}

@@ -1,5 +1,7 @@
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
+import type { PipelineDeps } from '../pipelines/analysis.js';
+import { progressFactory } from './output.js';
 
 /** Everything a command may touch of the outside world; built once in main.ts (tests can build their own). */
 export interface CliContext {
@@ -15,4 +17,9 @@ export interface CliContext {
   interrupted: AbortSignal;
   /** Commands that run until interrupted (capture, serve) register cleanup here. */
   onShutdown: (fn: () => Promise<void> | void) => void;
+}
+
+/** The dependencies a pipeline (src/pipelines) takes, from the CLI context: logger, clock, TTY progress, Ctrl-C. */
+export function pipelineDeps(ctx: CliContext): PipelineDeps {
+  return { logger: ctx.logger, clock: ctx.clock, progress: progressFactory(ctx), signal: ctx.interrupted };
 }

@@ -7,7 +7,7 @@ import { COMMANDS } from './commands/index.js';
 
 export const VERSION = '0.1.0';
 
-/** Exit codes: 0 ok, 1 failure / regression, 2 bad input or usage. */
+/** Exit codes: 0 ok, 1 failure / regression (RegressionError, FailedError, anything unexpected), 2 bad input or usage. */
 export function exitCodeFor(e: unknown): number {
   if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
   if (isTraceError(e)) {
@@ -35,11 +35,6 @@ export function buildProgram(ctx: CliContext): Command {
   for (const register of COMMANDS) register(program, ctx);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => ctx.stdout(s), writeErr: (s) => ctx.stderr(s) });
   return program;
-}
-
-/** Sets the process-level exit code a command wants (commands call this instead of process.exit). */
-export class ExitCode {
-  static value = 0;
 }
 
 export function defaultContext(): CliContext & { shutdown: () => Promise<void> } {
@@ -73,10 +68,9 @@ export function defaultContext(): CliContext & { shutdown: () => Promise<void> }
 /** Runs the CLI; resolves to the exit code. Only this layer maps errors to exit codes and one-line messages. */
 export async function main(argv: string[], ctx: CliContext & { shutdown?: () => Promise<void> } = defaultContext()): Promise<number> {
   const program = buildProgram(ctx);
-  ExitCode.value = 0;
   try {
     await program.parseAsync(argv);
-    return ExitCode.value;
+    return 0;
   } catch (e) {
     if (e instanceof CommanderError) return exitCodeFor(e);
     const code = exitCodeFor(e);

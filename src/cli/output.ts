@@ -1,3 +1,5 @@
+import { NO_PROGRESS, type Progress, type ProgressFactory } from '../shared/progress.js';
+export type { Progress } from '../shared/progress.js';
 import Table from 'cli-table3';
 import chalk from 'chalk';
 import type { CliContext } from './context.js';
@@ -32,15 +34,8 @@ export function fmtMs(ms: number | null | undefined): string {
 }
 
 /** A progress reporter: a bar on a TTY (stderr), silent otherwise. */
-export interface Progress {
-  start(total: number, label?: string): void;
-  update(done: number): void;
-  increment(by?: number): void;
-  stop(): void;
-}
-
 export function createProgress(ctx: CliContext, enabled = ctx.isTTY): Progress {
-  if (!enabled) return { start() {}, update() {}, increment() {}, stop() {} };
+  if (!enabled) return NO_PROGRESS;
   let total = 0;
   let done = 0;
   let label = '';
@@ -74,4 +69,9 @@ export function createProgress(ctx: CliContext, enabled = ctx.isTTY): Progress {
       ctx.stderr('\n');
     },
   };
+}
+
+/** A progress factory for pipelines: a bar on a TTY once the work is at least `minTotal` items. */
+export function progressFactory(ctx: CliContext, minTotal = 200): ProgressFactory {
+  return (total) => createProgress(ctx, ctx.isTTY && (total ?? 0) >= minTotal);
 }

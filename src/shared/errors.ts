@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'E_TIMEOUT'
   | 'E_ABORTED'
   | 'E_REGRESSION' // trace ci: a metric regressed
+  | 'E_FAILED' // the command ran and its result is a failure (doctor checks failed, no replay request succeeded)
   | 'E_INTERNAL';
 
 export class TraceError extends Error {
@@ -74,6 +75,12 @@ export class AbortedError extends TraceError {
 export class RegressionError extends TraceError {
   constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
     super('E_REGRESSION', message, options);
+  }
+}
+
+export class FailedError extends TraceError {
+  constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super('E_FAILED', message, options);
   }
 }
 

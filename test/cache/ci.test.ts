@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURES, HAS_SHARED, TRACE_BIN } from '../helpers/paths.js';
-import { compareToBaseline } from '../../src/cli/commands/ci.js';
+import { compareToBaseline } from '../../src/pipelines/ci-gate.js';
 
 const SRC = join(FIXTURES, 'agentic-coding-analysis', 'sample_trace_with_subagent.json');
 const dir = mkdtempSync(join(tmpdir(), 'trace-ci-'));

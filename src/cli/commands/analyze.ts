@@ -1,101 +1,12 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import chalk from 'chalk';
-import type { CliContext } from '../context.js';
+import { pipelineDeps, type CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
-import { openSource } from '../../store/sources/index.js';
-import { openDb } from '../../store/db.js';
-import { writeConversationIndex } from '../../store/conversation-index-repo.js';
-import { getTokenizer, TOKENIZERS } from '../../analyze/tokenizers/index.js';
-import { collectFacts, summarize, type AnalysisResult } from '../../analyze/analyze-requests.js';
-import { buildConversationIndex, type ConversationIndex } from '../../analyze/conversation-index.js';
-import { applyJsonlLinks, buildMessageIndex } from '../../analyze/message-index.js';
-import type { RequestFacts } from '../../analyze/request-facts.js';
-import type { TokenCounter } from '../../analyze/token-counter.js';
-import { UsageError, errorMessage } from '../../shared/errors.js';
-import { createProgress, fmtMs, fmtNum, fmtPct, printJson, table } from '../output.js';
-
-/** `analyze` (and shared loading for `list` / `show`). JSON field names are documented in docs/analyze.md. */
-
-export const ANALYZE_DEFAULT_TOKENIZER = 'claude';
-
-export interface LoadOptions {
-  sourceKind?: string;
-  jsonlDir?: string;
-  /** Tokenizer name, or null for no token breakdown. */
-  tokenizer: string | null;
-  /** Store the conversation index into a trace-db source (default true). */
-  storeIndex: boolean;
-}
-
-export interface LoadedAnalysis {
-  source: string;
-  kind: string;
-  stats: { skipped: number; yielded: number };
-  facts: RequestFacts[];
-  index: ConversationIndex;
-  counter: TokenCounter | null;
-  jsonl: { path: string; calls: number; matched: number; unmatched: number } | null;
-  indexStored: boolean;
-}
-
-export function loadAnalysis(ctx: CliContext, sourceArg: string, opts: LoadOptions): LoadedAnalysis {
-  if (opts.tokenizer !== null && !TOKENIZERS[opts.tokenizer]) {
-    throw new UsageError(`unknown tokenizer "${opts.tokenizer}" (known: ${Object.keys(TOKENIZERS).join(', ')})`);
-  }
-  const path = resolve(ctx.cwd, sourceArg);
-  const src = openSource(path, { logger: ctx.logger, kind: opts.sourceKind });
-  if (src.level !== 'content') {
-    src.close();
-    throw new UsageError(`${sourceArg} is a block-level source (${src.kind}); list/show/analyze need request content`);
-  }
-  const progress = createProgress(ctx, ctx.isTTY && (src.estimatedCount ?? 0) >= 200);
-  let facts: RequestFacts[];
-  let counter: TokenCounter | null;
-  try {
-    progress.start(src.estimatedCount ?? 0, 'analysing');
-    ({ facts, counter } = collectFacts(src.requests(), {
-      tokenizer: opts.tokenizer ? getTokenizer(opts.tokenizer) : null,
-      onProgress: (n) => progress.update(n),
-    }));
-    progress.stop();
-  } finally {
-    src.close();
-  }
-  let jsonl: LoadedAnalysis['jsonl'] = null;
-  if (opts.jsonlDir) {
-    const jpath = resolve(ctx.cwd, opts.jsonlDir);
-    const js = openSource(jpath, { logger: ctx.logger, kind: 'claude-jsonl' });
-    try {
-      const calls = [...js.requests()];
-      const mi = buildMessageIndex(facts, calls);
-      facts = applyJsonlLinks(facts, mi);
-      jsonl = { path: jpath, calls: calls.length, matched: mi.jsonl.size, unmatched: mi.unmatchedJsonl };
-    } finally {
-      js.close();
-    }
-  }
-  const index = buildConversationIndex(facts);
-  let indexStored = false;
-  if (opts.storeIndex && src.kind === 'trace-db') {
-    try {
-      const db = openDb(path, { mustExist: true });
-      try {
-        writeConversationIndex(db, index.requests, {
-          builtAt: new Date(ctx.clock.now()).toISOString(),
-          requestCount: index.requests.length,
-          linking: jsonl ? 'jsonl' : 'structural',
-        });
-        indexStored = true;
-      } finally {
-        db.close();
-      }
-    } catch (e) {
-      ctx.logger.warn(`could not store the conversation index in ${path}: ${errorMessage(e)}`);
-    }
-  }
-  return { source: path, kind: src.kind, stats: { ...src.stats }, facts, index, counter, jsonl, indexStored };
-}
+import { summarize, type AnalysisResult } from '../../analyze/analyze-requests.js';
+import { ANALYZE_DEFAULT_TOKENIZER, loadAnalysis } from '../../pipelines/analysis.js';
+import { UsageError } from '../../shared/errors.js';
+import { fmtMs, fmtPct, printJson, table } from '../output.js';
 
 interface AnalyzeCliOptions {
   jsonlDir?: string;
@@ -171,13 +82,12 @@ export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliConte
     .option('--source-kind <kind>', 'force the importer (trace-db, cc-proxy-db, anyclaude, claude-jsonl)')
     .option('--no-store-index', 'do not write the conversation_index table into a trace-db source')
     .option('--json', 'print the result as JSON')
-    .action((sourceArg: string, opts: AnalyzeCliOptions) => {
-      const loaded = loadAnalysis(ctx, sourceArg, {
-        sourceKind: opts.sourceKind,
-        jsonlDir: opts.jsonlDir,
-        tokenizer: opts.tokenizer,
-        storeIndex: opts.storeIndex,
-      });
+    .action(async (sourceArg: string, opts: AnalyzeCliOptions) => {
+      const loaded = await loadAnalysis(
+        resolve(ctx.cwd, sourceArg),
+        { sourceKind: opts.sourceKind, jsonlDir: opts.jsonlDir && resolve(ctx.cwd, opts.jsonlDir), tokenizer: opts.tokenizer, storeIndex: opts.storeIndex },
+        pipelineDeps(ctx),
+      );
       if (opts.conversation && !loaded.index.conversations.some((c) => c.conversationId === opts.conversation)) {
         throw new UsageError(`no conversation "${opts.conversation}" in ${sourceArg}`);
       }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { Agent } from 'undici';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
+import { parseInteger } from '../options.js';
 import { UsageError } from '../../shared/errors.js';
 import { openDb } from '../../store/db.js';
 import { createCaptureHandler, type CaptureHandler } from '../../capture/capture-handler.js';
@@ -43,8 +44,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
       if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
         throw new UsageError(`--upstream must be http or https, got ${upstream.protocol}`);
       }
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${opts.port}`);
+      const port = parseInteger(String(opts.port), '--port', 0, 65535);
       const dbPath = resolve(ctx.cwd, opts.db);
       const db = openDb(dbPath);
       const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, connections: 256 });

@@ -4,20 +4,13 @@
  */
 import { Option, type Command } from 'commander';
 import chalk from 'chalk';
-import { UsageError } from '../../shared/errors.js';
+import { FailedError, UsageError } from '../../shared/errors.js';
 import { runDoctor, type DoctorApi } from '../../doctor/doctor.js';
 import type { CliContext } from '../context.js';
-import { ExitCode } from '../main.js';
 import { fmtMs, printJson, table } from '../output.js';
 import type { RegisterCommand } from './index.js';
+import { intArg } from '../options.js';
 
-function int(name: string, min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}`);
-    return n;
-  };
-}
 
 export const registerDoctor: RegisterCommand = (program: Command, ctx: CliContext) => {
   program
@@ -26,9 +19,9 @@ export const registerDoctor: RegisterCommand = (program: Command, ctx: CliContex
     .requiredOption('--endpoint <url>', 'server base URL (e.g. http://127.0.0.1:8080)')
     .addOption(new Option('--api <api>', 'API to speak').choices(['anthropic', 'openai']).default('anthropic'))
     .option('--model <id>', 'model id to request (default: first of GET /v1/models)')
-    .option('--max-tokens <n>', 'max_tokens per request', int('max-tokens', 1), 32)
-    .option('--prefix-chars <n>', 'length of the shared system prompt in characters', int('prefix-chars', 100), 6000)
-    .option('--timeout-ms <n>', 'per-request timeout', int('timeout-ms', 1), 120_000)
+    .option('--max-tokens <n>', 'max_tokens per request', intArg('--max-tokens', 1), 32)
+    .option('--prefix-chars <n>', 'length of the shared system prompt in characters', intArg('--prefix-chars', 100), 6000)
+    .option('--timeout-ms <n>', 'per-request timeout', intArg('--timeout-ms', 1), 120_000)
     .option('--json', 'print the report as JSON')
     .action(async (o: { endpoint: string; api: DoctorApi; model?: string; maxTokens: number; prefixChars: number; timeoutMs: number; json?: boolean }) => {
       try {
@@ -49,8 +42,12 @@ export const registerDoctor: RegisterCommand = (program: Command, ctx: CliContex
         timeoutMs: o.timeoutMs,
         onRequest: (r) => ctx.logger.debug(`${r.label}: HTTP ${r.status ?? '-'} ttft ${fmtMs(r.ttftMs)}`),
       });
-      if (!report.ok) ExitCode.value = 1;
-      if (o.json) return printJson(ctx, report);
+      const failure = report.ok ? null : new FailedError(`${report.checks.filter((c) => !c.ok).length} check(s) failed on ${report.endpoint}`);
+      if (o.json) {
+        printJson(ctx, report);
+        if (failure) throw failure;
+        return;
+      }
       ctx.stdout(`doctor ${report.endpoint} (${report.api}, model ${report.model})\n`);
       for (const c of report.checks) ctx.stdout(`${c.ok ? chalk.green('PASS') : chalk.red('FAIL')} ${c.name}: ${c.detail}\n`);
       ctx.stdout(
@@ -60,5 +57,6 @@ export const registerDoctor: RegisterCommand = (program: Command, ctx: CliContex
         ),
       );
       ctx.stdout(report.ok ? 'all checks passed\n' : `${report.checks.filter((c) => !c.ok).length} check(s) failed\n`);
+      if (failure) throw failure;
     });
 };

@@ -5,7 +5,9 @@ import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
 import { UsageError } from '../../shared/errors.js';
 import { EXPORTERS, anonymizeBlocks, exportBlocks } from '../../store/exporters/index.js';
-import { addBlockSourceOptions, loadBlockSource, type BlockSourceCliOptions } from './simulate.js';
+import { loadBlockSource } from '../../pipelines/block-source.js';
+import { addBlockSourceOptions, blockSourceOptions, type BlockSourceCliOptions } from '../options.js';
+import { pipelineDeps } from '../context.js';
 import { printJson } from '../output.js';
 
 interface ExportOptions extends BlockSourceCliOptions {
@@ -35,7 +37,7 @@ export const registerExport: RegisterCommand = (program: Command, ctx: CliContex
       if (!EXPORTERS[o.format]) throw new UsageError(`unknown --format "${o.format}" (known: ${Object.keys(EXPORTERS).join(', ')})`);
       if (!o.out) throw new UsageError('--out <dir> is required');
       const salt = o.anonymize ? randomBytes(16).toString('hex') : '';
-      const src = await loadBlockSource(ctx, path, o, salt);
+      const src = await loadBlockSource(resolve(ctx.cwd, path), { ...blockSourceOptions(o), salt }, pipelineDeps(ctx));
       const reqs = o.anonymize ? anonymizeBlocks(src.requests) : src.requests;
       const dir = resolve(ctx.cwd, o.out);
       const name = o.anonymize ? 'trace' : basename(src.path).replace(/\.[^.]+$/, '');

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import type { CliContext } from '../context.js';
+import { resolve } from 'node:path';
+import { pipelineDeps, type CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
-import { loadAnalysis } from './analyze.js';
+import { loadAnalysis } from '../../pipelines/analysis.js';
 import { summarize } from '../../analyze/analyze-requests.js';
 import { fmtPct, printJson, table } from '../output.js';
 
@@ -26,8 +27,12 @@ export const registerList: RegisterCommand = (program: Command, ctx: CliContext)
     .option('--source-kind <kind>', 'force the importer (trace-db, cc-proxy-db, anyclaude, claude-jsonl)')
     .option('--no-store-index', 'do not write the conversation_index table into a trace-db source')
     .option('--json', 'print JSON')
-    .action((sourceArg: string, opts: ListOptions) => {
-      const loaded = loadAnalysis(ctx, sourceArg, { sourceKind: opts.sourceKind, jsonlDir: opts.jsonlDir, tokenizer: null, storeIndex: opts.storeIndex });
+    .action(async (sourceArg: string, opts: ListOptions) => {
+      const loaded = await loadAnalysis(
+        resolve(ctx.cwd, sourceArg),
+        { sourceKind: opts.sourceKind, jsonlDir: opts.jsonlDir && resolve(ctx.cwd, opts.jsonlDir), tokenizer: null, storeIndex: opts.storeIndex },
+        pipelineDeps(ctx),
+      );
       const r = summarize(loaded.facts, loaded.index);
       if (opts.json) {
         printJson(ctx, { source: loaded.source, kind: loaded.kind, skipped: loaded.stats.skipped, conversations: r.conversations });

@@ -11,14 +11,8 @@ import { writeTinyModel } from '../../serve/gguf/tiny-model.js';
 import type { CliContext } from '../context.js';
 import { printJson, table, fmtNum } from '../output.js';
 import type { RegisterCommand } from './index.js';
+import { intArg } from '../options.js';
 
-function int(name: string, min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}`);
-    return n;
-  };
-}
 
 export const registerModel: RegisterCommand = (program: Command, ctx: CliContext) => {
   const model = program.command('model').description('Model files for the built-in inference server');
@@ -26,14 +20,14 @@ export const registerModel: RegisterCommand = (program: Command, ctx: CliContext
     .command('tiny')
     .description('Write a tiny random-weight llama GGUF (byte-level vocab, chatml template) for tests and benches')
     .requiredOption('--out <file>', 'output .gguf path')
-    .option('--layers <n>', 'transformer blocks', int('layers', 1), 2)
-    .option('--dim <n>', 'embedding width', int('dim', 8), 64)
-    .option('--heads <n>', 'attention heads (default 4, or dim/64 when dim ≥ 256)', int('heads', 1))
-    .option('--ff <n>', 'feed-forward width (default 4 × dim)', int('ff', 1))
-    .option('--context <n>', 'trained context length written to the file', int('context', 16), 8192)
+    .option('--layers <n>', 'transformer blocks', intArg('--layers', 1), 2)
+    .option('--dim <n>', 'embedding width', intArg('--dim', 8), 64)
+    .option('--heads <n>', 'attention heads (default 4, or dim/64 when dim ≥ 256)', intArg('--heads', 1))
+    .option('--ff <n>', 'feed-forward width (default 4 × dim)', intArg('--ff', 1))
+    .option('--context <n>', 'trained context length written to the file', intArg('--context', 16), 8192)
     .addOption(new Option('--vocab <kind>', 'vocabulary').choices(['bytes']).default('bytes'))
     .option('--f16', 'store matrices as f16 (default f32)', false)
-    .option('--seed <n>', 'weights seed', int('seed', 0), 1)
+    .option('--seed <n>', 'weights seed', intArg('--seed', 0), 1)
     .option('--chat-template <name|file>', `Jinja chat template to embed: a bundled real one (${BUNDLED_TEMPLATE_NAMES.join(', ')}) or a file (default: minimal chatml)`)
     .option('--json', 'print the result as JSON')
     .action((o: { out: string; layers: number; dim: number; heads?: number; ff?: number; context: number; f16: boolean; seed: number; chatTemplate?: string; json?: boolean }) => {

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { Agent } from 'undici';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
-import { ExitCode } from '../main.js';
-import { UsageError } from '../../shared/errors.js';
+import { optionalNumber } from '../options.js';
+import { FailedError, UsageError } from '../../shared/errors.js';
 import { createProgress, fmtMs, fmtNum, fmtPct, printJson, table } from '../output.js';
 import { getBackend } from '../../replay/backends/index.js';
 import { undiciTransport } from '../../replay/transport.js';
@@ -36,14 +36,7 @@ interface ReplayCliOptions {
   json?: boolean;
 }
 
-function num(name: string, v: string | undefined, min: number, integer = false): number | null {
-  if (v === undefined) return null;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got ${JSON.stringify(v)}`);
-  }
-  return n;
-}
+const num = (name: string, v: string | undefined, min: number, integer = false): number | null => optionalNumber(v, name, { min, integer });
 
 function summaryTable(s: RunSummary): string {
   const d = (x: { p50: number | null; p90: number | null; p99: number | null; mean: number | null }) => [fmtMs(x.mean), fmtMs(x.p50), fmtMs(x.p90), fmtMs(x.p99)];
@@ -162,9 +155,10 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CliContex
         await dispatcher.destroy().catch(() => {});
       }
       const file = writeResult(resolve(ctx.cwd, opts.out), result);
-      if (result.summary.requests.ok === 0) ExitCode.value = 1;
+      const failure = result.summary.requests.ok === 0 ? new FailedError(`no request of the replay succeeded (results in ${file})`) : null;
       if (opts.json) {
         printJson(ctx, { file, status: result.status, config: result.config, summary: result.summary });
+        if (failure) throw failure;
         return;
       }
       ctx.stdout(`${result.status === 'interrupted' ? 'interrupted — partial results' : 'replay complete'}: ${plan.requests.length} requests of ${plan.traceName} → ${opts.model} (${backend.name}, timing ${timing}, ×${speed})\n`);
@@ -174,5 +168,6 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CliContex
         ctx.stdout(`${failures.length} failed; first: ${failures[0]!.id}: ${failures[0]!.error}\n`);
       }
       ctx.stdout(`results: ${file}\n`);
+      if (failure) throw failure;
     });
 };

@@ -3,11 +3,9 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
-import { buildReportHtml } from '../../report/html-report.js';
-import { sweep } from '../../analyze/cache/sweep.js';
-import { analyzeRequests } from '../../analyze/analyze-requests.js';
-import { openSource } from '../../store/sources/index.js';
-import { addSimOptions, loadBlockSource, parseSweep, runSimulation, simSetup, type SimCliOptions } from './simulate.js';
+import { buildReport } from '../../pipelines/report.js';
+import { addSimOptions, blockSourceOptions, parseSweep, simSetup, type SimCliOptions } from '../options.js';
+import { pipelineDeps } from '../context.js';
 import { printJson } from '../output.js';
 
 interface ReportOptions extends SimCliOptions {
@@ -32,28 +30,11 @@ export const registerReport: RegisterCommand = (program: Command, ctx: CliContex
     .option('--ttls <list>', 'TTL sweep values', '30,60,120,300,600,1800,3600')
     .option('--json', 'print a JSON summary')
     .action(async (path: string, o: ReportOptions) => {
-      const src = await loadBlockSource(ctx, path, o);
-      const s = simSetup(o, src.blockSize);
-      const sim = runSimulation(src, s, true);
-      const { values } = parseSweep(`ttl=${o.ttls}`, src.blockSize);
-      const ttlSweep = sweep(src.requests, 'ttl', values, { policy: s.policy, options: s.options, scope: s.scope, writeAt: s.writeAt });
-      let analysis = null;
-      if (src.level === 'content') {
-        const opened = openSource(src.path, { logger: ctx.logger, kind: o.sourceKind });
-        try {
-          analysis = analyzeRequests(opened.requests());
-        } finally {
-          opened.close();
-        }
-      }
-      const html = buildReportHtml({
-        analysis,
-        title: `trace report: ${src.path}`,
-        source: { path: src.path, kind: src.kind, blockSize: src.blockSize, requests: src.requests.length, uniqueBlocks: src.uniqueBlocks },
-        simulation: sim,
-        ttlSweep,
-        generatedAt: new Date(ctx.clock.now()).toISOString(),
-      });
+      const { html, sim } = await buildReport(
+        resolve(ctx.cwd, path),
+        { ...blockSourceOptions(o), setup: (bs) => simSetup(o, bs), ttls: (bs) => parseSweep(`ttl=${o.ttls}`, bs).values },
+        pipelineDeps(ctx),
+      );
       const out = resolve(ctx.cwd, o.out);
       writeFileSync(out, html);
       const agents = new Set(sim.requests.map((r) => r.agentId)).size;

@@ -13,14 +13,8 @@ import { listen } from '../../serve/listen.js';
 import { TOOL_GRAMMAR_MODES, parseChoiceList, type ToolGrammarConfig, type ToolGrammarMode } from '../../serve/tool-grammar.js';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
+import { intArg } from '../options.js';
 
-function int(name: string, min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}`);
-    return n;
-  };
-}
 
 interface ServeOpts {
   engine: string;
@@ -47,19 +41,19 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
     .description('Run the built-in inference server (Anthropic /v1/messages + OpenAI /v1/chat/completions) with a KV prefix cache')
     .addOption(new Option('--engine <name>', 'inference engine').choices(ENGINE_NAMES).default('llama'))
     .requiredOption('--model <path>', 'model file (GGUF for llama) or directory / repo id (mlx)')
-    .option('--port <n>', 'port (0 = any free port)', int('port', 0), 8080)
+    .option('--port <n>', 'port (0 = any free port)', intArg('--port', 0), 8080)
     .option('--host <host>', 'interface to bind', '127.0.0.1')
-    .option('--cache-bytes <n>', 'KV prompt-cache budget in bytes (0 disables prefix caching)', int('cache-bytes', 0), 2 ** 30)
-    .option('--max-queue <n>', 'requests that may wait for a slot before 529/503', int('max-queue', 0), 16)
-    .option('--slots <n>', 'concurrent generations (engine sequences)', int('slots', 1), 2)
-    .option('--ctx-size <n>', 'context size in tokens (default: the engine’s choice)', int('ctx-size', 16))
-    .option('--threads <n>', 'CPU threads for the engine', int('threads', 1))
-    .option('--default-max-tokens <n>', 'max_tokens for OpenAI requests that set none', int('default-max-tokens', 1), 1024)
-    .option('--max-output-tokens <n>', 'server cap on generated tokens per request; hitting it ends the turn (stop_reason end_turn), for test models that never emit EOS (0 = no cap)', int('max-output-tokens', 0), 0)
+    .option('--cache-bytes <n>', 'KV prompt-cache budget in bytes (0 disables prefix caching)', intArg('--cache-bytes', 0), 2 ** 30)
+    .option('--max-queue <n>', 'requests that may wait for a slot before 529/503', intArg('--max-queue', 0), 16)
+    .option('--slots <n>', 'concurrent generations (engine sequences)', intArg('--slots', 1), 2)
+    .option('--ctx-size <n>', 'context size in tokens (default: the engine’s choice)', intArg('--ctx-size', 16))
+    .option('--threads <n>', 'CPU threads for the engine', intArg('--threads', 1))
+    .option('--default-max-tokens <n>', 'max_tokens for OpenAI requests that set none', intArg('--default-max-tokens', 1), 1024)
+    .option('--max-output-tokens <n>', 'server cap on generated tokens per request; hitting it ends the turn (stop_reason end_turn), for test models that never emit EOS (0 = no cap)', intArg('--max-output-tokens', 0), 0)
     .addOption(new Option('--tool-grammar <mode>', 'constrain replies to one well-formed tool call (llama engine; a demo device for random/tiny models): first = when answering a user turn that is not a tool result, always = whenever the request has tools').choices(TOOL_GRAMMAR_MODES).default('off'))
     .option('--tool-grammar-tools <names>', 'comma-separated tools the grammar may call (default: all in the request)')
     .option('--tool-grammar-paths <file>', 'file of newline-separated allowed values for file_path arguments')
-    .option('--max-body-bytes <n>', 'largest accepted request body; larger ones get 413 request_too_large', int('max-body-bytes', 1), DEFAULT_MAX_BODY_BYTES)
+    .option('--max-body-bytes <n>', 'largest accepted request body; larger ones get 413 request_too_large', intArg('--max-body-bytes', 1), DEFAULT_MAX_BODY_BYTES)
     .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
     .action(async (o: ServeOpts) => {
       let toolGrammar: ToolGrammarConfig | undefined;

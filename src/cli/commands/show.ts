@@ -1,11 +1,10 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import chalk from 'chalk';
-import type { CliContext } from '../context.js';
+import { pipelineDeps, type CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
-import { ANALYZE_DEFAULT_TOKENIZER, loadAnalysis } from './analyze.js';
-import { openSource } from '../../store/sources/index.js';
-import type { TraceRequest } from '../../shared/trace-record.js';
+import { ANALYZE_DEFAULT_TOKENIZER, findRequest, loadAnalysis } from '../../pipelines/analysis.js';
+import { cacheStatus } from '../../analyze/classify.js';
 import type { ContentBlock } from '../../shared/anthropic.js';
 import { contextTokens } from '../../shared/anthropic.js';
 import { InputError, UsageError } from '../../shared/errors.js';
@@ -20,14 +19,6 @@ interface ShowOptions {
   tokenizer: string;
   sourceKind?: string;
   json?: boolean;
-}
-
-/** hit: some prompt tokens were read from the cache; write: none read, some written; miss: neither; null: no usage. */
-export function cacheStatus(r: Pick<TraceRequest, 'usage'>): 'hit' | 'write' | 'miss' | null {
-  if (!r.usage) return null;
-  if (r.usage.cache_read_input_tokens > 0) return 'hit';
-  if (r.usage.cache_creation_input_tokens > 0) return 'write';
-  return 'miss';
 }
 
 function head(s: string, n: number): string {
@@ -70,32 +61,12 @@ export const registerShow: RegisterCommand = (program: Command, ctx: CliContext)
     .option('--tokenizer <name>', 'tokenizer for the token breakdown (claude, o200k, qwen3 = approximation, chars4)', ANALYZE_DEFAULT_TOKENIZER)
     .option('--source-kind <kind>', 'force the importer')
     .option('--json', 'print JSON')
-    .action((sourceArg: string, wanted: string, opts: ShowOptions) => {
+    .action(async (sourceArg: string, wanted: string, opts: ShowOptions) => {
       if (!TOKENIZERS[opts.tokenizer]) throw new UsageError(`unknown tokenizer "${opts.tokenizer}"`);
       const path = resolve(ctx.cwd, sourceArg);
-      const src = openSource(path, { logger: ctx.logger, kind: opts.sourceKind });
-      let found: TraceRequest | undefined;
-      const prefixMatches: string[] = [];
-      try {
-        for (const r of src.requests()) {
-          if (r.id === wanted || r.messageId === wanted) {
-            found = r;
-            break;
-          }
-          if (r.id.startsWith(wanted) || (r.messageId ?? '').startsWith(wanted)) {
-            prefixMatches.push(r.id);
-            if (prefixMatches.length === 1) found = r;
-          }
-        }
-      } finally {
-        src.close();
-      }
-      if (!found || (prefixMatches.length > 1 && found.id !== wanted && found.messageId !== wanted)) {
-        if (prefixMatches.length > 1) throw new UsageError(`"${wanted}" is ambiguous: ${prefixMatches.slice(0, 5).join(', ')}…`);
-        throw new InputError(`no request "${wanted}" in ${sourceArg}`);
-      }
-      const r = found;
-      const loaded = loadAnalysis(ctx, sourceArg, { sourceKind: opts.sourceKind, tokenizer: null, storeIndex: false });
+      const deps = pipelineDeps(ctx);
+      const r = await findRequest(path, wanted, { sourceKind: opts.sourceKind }, deps);
+      const loaded = await loadAnalysis(path, { sourceKind: opts.sourceKind, tokenizer: null, storeIndex: false }, deps);
       const idx = loaded.index.requests.find((x) => x.id === r.id) ?? null;
       const breakdown = r.body ? tokenBreakdown(r.body, new TokenCounter(getTokenizer(opts.tokenizer))) : null;
       const width = opts.verbose ? Infinity : 160;

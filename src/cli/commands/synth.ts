@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
+import { parseInteger } from '../options.js';
 import { UsageError } from '../../shared/errors.js';
 import { DEFAULT_SYNTH, generateSynthetic } from '../../synth/generate.js';
 import { writeSyntheticDb } from '../../synth/write-db.js';
@@ -17,11 +18,7 @@ interface SynthCliOptions {
   json?: boolean;
 }
 
-function intOption(name: string, value: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in ${min}..${max}, got ${JSON.stringify(value)}`);
-  return n;
-}
+const intOption = (name: string, value: string, min: number, max: number): number => parseInteger(value, `--${name}`, min, max);
 
 /**
  * `trace synth`: writes a deterministic, clearly synthetic requests.db of Claude Code-shaped sessions.

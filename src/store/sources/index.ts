@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { SourceError } from '../../shared/errors.js';
 import type { OpenSourceOptions, OpenedSource, SourceImporter, SourceProbe } from './source.js';
+import type { TraceRequest } from '../../shared/trace-record.js';
 import { traceDbImporter } from './trace-db.js';
 import { ccProxyDbImporter } from './cc-proxy-db.js';
 import { anyclaudeImporter } from './anyclaude.js';
@@ -51,4 +52,24 @@ export function openSource(path: string, options: OpenSourceOptions & { kind?: s
     );
   }
   return imp.open(path, options);
+}
+
+/** Every content record of a source, sync or async (one way for pipelines to read any source). */
+export async function* iterateRequests(src: OpenedSource): AsyncIterable<TraceRequest> {
+  if (src.requestsAsync) {
+    yield* src.requestsAsync();
+    return;
+  }
+  yield* src.requests();
+}
+
+/**
+ * A source whose `requests()` can be iterated synchronously (and more than once): sync sources as they are; an
+ * async source's records are read once into memory. For consumers that need several passes (the block model).
+ */
+export async function withSyncRequests(src: OpenedSource): Promise<OpenedSource> {
+  if (!src.requestsAsync) return src;
+  const all: TraceRequest[] = [];
+  for await (const r of src.requestsAsync()) all.push(r);
+  return Object.assign(Object.create(src) as OpenedSource, { requests: () => all, requestsAsync: undefined });
 }

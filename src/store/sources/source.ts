@@ -47,6 +47,11 @@ export interface OpenedSource {
   readonly estimatedCount: number | null;
   /** Content-level records in chronological order (level 'content'). May be iterated more than once. */
   requests(): Iterable<TraceRequest>;
+  /**
+   * Async sources (a Postgres store) yield here instead; `requests()` may then throw. Consumers that must take
+   * every source go through `iterateRequests(src)` (./index.ts), which prefers this and wraps `requests()` otherwise.
+   */
+  requestsAsync?(): AsyncIterable<TraceRequest>;
   /** Block-level records (level 'block'); content sources leave this undefined and are blocked by the block model. */
   blocks?(): Iterable<BlockRequest>;
   /** For block-level sources: the block size hash ids were computed with. */

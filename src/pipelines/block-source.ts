@@ -1,0 +1,44 @@
+import { openSource, withSyncRequests } from '../store/sources/index.js';
+import { getTokenizer } from '../analyze/tokenizers/index.js';
+import { blockRequestsOf, type BlockSource } from '../analyze/blocks/from-source.js';
+import type { HashAlgorithm } from '../analyze/blocks/chain-hash.js';
+import { createPolicy, type PolicyOptions } from '../analyze/cache/index.js';
+import { simulate, type CacheScope, type SimulationResult, type WriteAt } from '../analyze/cache/simulator.js';
+import type { PipelineDeps } from './analysis.js';
+
+export interface BlockSourceLoadOptions {
+  sourceKind?: string;
+  /** Block size for content sources (block-level sources keep theirs). */
+  blockSize?: number;
+  hash: HashAlgorithm;
+  tokenizer: string;
+  /** Mixed into the chain-hash root (anonymised exports). */
+  salt?: string;
+}
+
+export type LoadedBlockSource = BlockSource & { path: string };
+
+/** Any source as block requests: block-level sources as recorded, content sources through the block model. */
+export async function loadBlockSource(path: string, o: BlockSourceLoadOptions, deps: PipelineDeps): Promise<LoadedBlockSource> {
+  const tokenizer = getTokenizer(o.tokenizer);
+  const src = openSource(path, { logger: deps.logger, kind: o.sourceKind });
+  try {
+    const bs = await blockRequestsOf(await withSyncRequests(src), { tokenizer, hash: o.hash, blockSize: o.blockSize, salt: o.salt ?? '' });
+    return { ...bs, path };
+  } finally {
+    src.close();
+  }
+}
+
+/** A validated simulation set-up (the CLI builds it from flags: src/cli/options.ts `simSetup`). */
+export interface SimSetup {
+  policy: string;
+  options: PolicyOptions;
+  scope: CacheScope;
+  writeAt: WriteAt;
+  prewarm: boolean;
+}
+
+export function runSimulation(src: BlockSource, s: SimSetup, trackWorkingSet = false): SimulationResult {
+  return simulate(src.requests, { policy: createPolicy(s.policy, s.options), scope: s.scope, writeAt: s.writeAt, prewarm: s.prewarm, trackWorkingSet });
+}
