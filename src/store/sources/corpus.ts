@@ -97,6 +97,7 @@ export function corpusImporter(deps: CorpusDeps): SourceImporter {
       if (level === 'block') {
         info.hash_id_namespace = 'per-file';
         const loaded = loadBlockCorpus(plan, options, info, skip);
+        info.skipped_files.sort((a, b) => (a.file < b.file ? -1 : 1));
         stats.skipped = loaded.skippedRecords;
         return {
           ...base,
