@@ -50,6 +50,8 @@ export interface CorpusInfo {
   skipped_files: { file: string; error: string }[];
   /** Block-level corpora: every file is its own hash-id namespace (two files never share a block). */
   hash_id_namespace: 'per-file' | null;
+  /** Sources without content or hash ids: how the blocks were modelled (e.g. TraceLab: from prefix/append sizes). */
+  block_model?: string;
   sessions: CorpusFileFacts[];
 }
 
