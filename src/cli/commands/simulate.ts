@@ -8,6 +8,7 @@ import { addSimOptions, blockSourceOptions, parseSweep, simSetup, type SimCliOpt
 import { pipelineDeps } from '../context.js';
 import { printJson, table, fmtPct, fmtNum } from '../output.js';
 import { resolveSourcePath } from '../../store/target.js';
+import type { CorpusInfo } from '../../store/sources/index.js';
 
 function totalsJson(t: SimulationTotals) {
   return {
@@ -30,7 +31,16 @@ function totalsJson(t: SimulationTotals) {
 /** The stable --json shape of `trace simulate` (documented in docs/simulate.md). */
 export function simulationJson(src: LoadedBlockSource, s: SimSetup, res: SimulationResult, withRequests: boolean, sw?: SweepResult) {
   return {
-    source: { path: src.path, kind: src.kind, level: src.level, block_size: src.blockSize, requests: src.requests.length, unique_blocks: src.uniqueBlocks },
+    source: {
+      path: src.path,
+      kind: src.kind,
+      level: src.level,
+      block_size: src.blockSize,
+      requests: src.requests.length,
+      unique_blocks: src.uniqueBlocks,
+      skipped: src.skipped,
+      corpus: src.corpus,
+    },
     policy: res.policy,
     scope: res.scope,
     write_at: res.writeAt,
@@ -64,6 +74,13 @@ export function simulationJson(src: LoadedBlockSource, s: SimSetup, res: Simulat
       : {}),
     ...(sw ? { sweep: { param: sw.param, policy: sw.policy, points: sw.points.map((p) => ({ value: p.value, hit_rate: p.hitRate, api_weighted_hit_rate: p.apiWeightedHitRate })) } } : {}),
   };
+}
+
+/** One line about a corpus directory: files, sessions, skipped files (named), the hash-id rule. */
+export function corpusLine(c: CorpusInfo): string {
+  const skipped = c.skipped_files.length ? `, ${c.skipped_files.length} skipped (${c.skipped_files.slice(0, 3).map((f) => f.file).join(', ')}${c.skipped_files.length > 3 ? ', …' : ''})` : '';
+  const ns = c.hash_id_namespace === 'per-file' ? '; hash ids scoped per file' : '';
+  return `corpus: ${c.files} file(s), ${c.sessions.length} session(s)${skipped}${ns}\n`;
 }
 
 interface SimulateCmdOptions extends SimCliOptions {
@@ -107,6 +124,7 @@ export const registerSimulate: RegisterCommand = (program: Command, ctx: CliCont
       ctx.stdout(
         `${src.kind} ${src.path}: ${src.requests.length} requests, block size ${src.blockSize}, ${src.uniqueBlocks} unique blocks; policy ${res.policy}, scope ${res.scope}, write at ${res.writeAt}\n`,
       );
+      if (src.corpus && src.corpus.files > 1) ctx.stdout(corpusLine(src.corpus));
       ctx.stdout(
         table(
           ['conversation', 'requests', 'tokens', 'sim hit', 'API hit', 'sim (API-weighted)', '|Δ| pp'],
