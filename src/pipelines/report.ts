@@ -23,7 +23,7 @@ export interface BuiltReport {
 export async function buildReport(path: string, o: ReportPipelineOptions, deps: PipelineDeps): Promise<BuiltReport> {
   const src = await loadBlockSource(path, o, deps);
   const s = o.setup(src.blockSize);
-  const sim = runSimulation(src, s, true);
+  const sim = runSimulation(src, s, true, deps);
   const ttlSweep = sweep(src.requests, 'ttl', o.ttls(src.blockSize), { policy: s.policy, options: s.options, scope: s.scope, writeAt: s.writeAt });
   let analysis: AnalysisResult | null = null;
   if (src.level === 'content') {
