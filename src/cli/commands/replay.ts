@@ -168,5 +168,6 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CliContex
         ctx.stdout(`${failures.length} failed; first: ${failures[0]!.id}: ${failures[0]!.error}\n`);
       }
       ctx.stdout(`results: ${file}\n`);
+      if (failure) throw failure;
     });
 };

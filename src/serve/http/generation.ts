@@ -80,7 +80,7 @@ export async function prepareGeneration(
   const { engine } = deps;
   const { tokens, templateStops } = await tokenizePrompt(engine, prompt, opts.continueLast);
   const ctx = engine.info.contextSize;
-  if (tokens.length >= ctx) throw badRequest(`prompt is too long: ${tokens.length} tokens > ${ctx - 1} maximum`);
+  if (tokens.length >= ctx) throw badRequest(`prompt is too long: ${tokens.length} tokens > ${ctx - 1} maximum (the server's context is ${ctx} tokens; see --ctx-size)`, 'messages');
   const cap = deps.maxOutputTokens && deps.maxOutputTokens > 0 ? deps.maxOutputTokens : Infinity;
   const maxTokens = Math.max(1, Math.min(params.maxTokens, ctx - tokens.length, cap));
   // The server cap (--max-output-tokens) ends the turn like an end-of-turn token would: tiny test models never
