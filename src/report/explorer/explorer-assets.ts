@@ -19,7 +19,7 @@ export const EXPLORER_CSS = `
 .tx svg.lanes .pending{fill:url(#tx-stripes);stroke:#555}
 .tx svg.lanes .gap{font-size:10px;fill:#777}
 .tx .cols{display:flex;gap:14px;align-items:flex-start;margin-top:10px}
-.tx .tree{flex:1 1 55%;max-height:640px;overflow:auto}.tx .detail{flex:1 1 45%;max-height:640px;overflow:auto;border:1px solid #ddd;padding:8px;min-height:120px}
+.tx .tree{flex:1 1 60%;max-height:640px;overflow:auto}.tx .detail{flex:1 1 40%;max-height:640px;overflow:auto;border:1px solid #ddd;padding:8px;min-height:120px}
 .tx ul{list-style:none;margin:0;padding-left:16px}.tx .tree>ul{padding-left:0}
 .tx .agent>.head{font-weight:600;margin:6px 0 2px}.tx .role{font-weight:400;color:#666;font-size:12px}
 .tx table.reqs{border-collapse:collapse;font-variant-numeric:tabular-nums}

@@ -12,6 +12,19 @@ import type { ContentBlock, MessageParam } from '../../shared/anthropic.js';
 import { contextTokens } from '../../shared/anthropic.js';
 import { shortIds } from '../../shared/short-id.js';
 
+/**
+ * Short display ids for requests: git-style prefixes; ids of the form `<file>:<message id>` (JSONL) shorten their
+ * message id when those are unique.
+ */
+export function shortRequestIds(ids: readonly string[]): Map<string, string> {
+  const tails = ids.map((id) => id.slice(id.lastIndexOf(':') + 1));
+  if (ids.some((id) => id.includes(':')) && new Set(tails).size === ids.length) {
+    const short = shortIds(tails, 10);
+    return new Map(ids.map((id, i) => [id, short.get(tails[i]!)!]));
+  }
+  return shortIds(ids);
+}
+
 export type AgentRole = 'main' | 'sub-agent' | 'side';
 
 export interface ExplorerAgent {
@@ -117,7 +130,7 @@ export interface ExplorerInput {
 
 export function buildExplorerModel(input: ExplorerInput): ExplorerModel {
   const idx = new Map(input.index.requests.map((r) => [r.id, r]));
-  const short = shortIds(input.facts.map((f) => f.id));
+  const short = shortRequestIds(input.facts.map((f) => f.id));
   const lastEnd = new Map<string, number>();
   const requests: ExplorerRequest[] = [];
   const ordered = [...input.facts].sort((a, b) => (a.startedAtMs ?? 0) - (b.startedAtMs ?? 0));
@@ -247,7 +260,7 @@ export function poolDetails(details: Iterable<ExplorerDetail>): PooledDetails {
  * Times are the source's relative seconds (shown from 0).
  */
 export function explorerModelFromSimulation(sim: readonly SimulatedRequest[]): ExplorerModel {
-  const short = shortIds(sim.map((r) => r.id));
+  const short = shortRequestIds(sim.map((r) => r.id));
   const lastEnd = new Map<string, number>();
   const requests: ExplorerRequest[] = sim.map((r) => {
     const start = r.t * 1000;
