@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Agent } from 'undici';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
-import { parseInteger } from '../options.js';
+import { parseInteger, parseNumber } from '../options.js';
 import { UsageError } from '../../shared/errors.js';
 import { openDb } from '../../store/db.js';
 import { createCaptureHandler, type CaptureHandler } from '../../capture/capture-handler.js';
@@ -16,14 +16,18 @@ interface CaptureOptions {
   port: string;
   host: string;
   db: string;
+  shutdownGrace: string;
   json?: boolean;
 }
 
 export const DEFAULT_CAPTURE_PORT = 8082;
+/** Seconds in-flight requests may go on finishing after Ctrl-C / SIGTERM before they are cut. */
+export const DEFAULT_SHUTDOWN_GRACE_S = 10;
 
 /**
  * `trace capture`: a recording reverse proxy in front of the Anthropic API. Runs until interrupted, then prints
- * a summary (JSON with --json: { url, upstream, db, requests, complete, errors, aborted, dbWriteErrors }).
+ * a summary (JSON with --json: { url, upstream, db, requests, inFlight, complete, errors, aborted, cut, dbWriteErrors,
+ * recordErrors }).
  */
 export const registerCapture: RegisterCommand = (program: Command, ctx: CliContext) => {
   program
@@ -33,6 +37,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
     .option('--port <n>', `port to listen on (0 = a free port)`, String(DEFAULT_CAPTURE_PORT))
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--db <path>', 'SQLite database to record into (created/migrated if needed)', 'requests.db')
+    .option('--shutdown-grace <s>', 'on Ctrl-C/SIGTERM, seconds in-flight requests may go on finishing before they are cut (recorded as aborted)', String(DEFAULT_SHUTDOWN_GRACE_S))
     .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
     .action(async (opts: CaptureOptions) => {
       let upstream: URL;
@@ -45,6 +50,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
         throw new UsageError(`--upstream must be http or https, got ${upstream.protocol}`);
       }
       const port = parseInteger(String(opts.port), '--port', 0, 65535);
+      const graceS = parseNumber(String(opts.shutdownGrace), '--shutdown-grace', { min: 0 });
       const dbPath = resolve(ctx.cwd, opts.db);
       const db = openDb(dbPath);
       const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, connections: 256 });
@@ -68,12 +74,16 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
         if (ctx.interrupted.aborted) return r();
         ctx.interrupted.addEventListener('abort', () => r(), { once: true });
       });
+      // Stop accepting, let in-flight requests finish (bounded), then cut the rest: they are recorded as aborted
+      // with "cut by proxy shutdown" (and what was seen of their response), never lost.
+      server.server.close();
+      server.server.closeIdleConnections();
+      if (handler!.stats.inFlight > 0) {
+        ctx.logger.info(`capture: waiting up to ${graceS} s for ${handler!.stats.inFlight} in-flight request(s) (Ctrl-C again quits now; their rows stay pending)`);
+      }
+      await handler!.shutdown({ graceMs: graceS * 1000 });
       await server.close();
-      // Rows of requests cut off by the shutdown are finished (state aborted) as their streams are cancelled.
-      const grace = new AbortController();
-      await Promise.race([handler!.idle(), ctx.clock.sleep(2000, grace.signal).catch(() => {})]);
-      grace.abort();
-      await dispatcher.destroy().catch(() => {});
+      await dispatcher.destroy().catch((e: unknown) => ctx.logger.debug(`capture: closing upstream connections: ${String(e)}`));
       writer.flush();
       db.close();
       const s = handler!.stats;
@@ -82,8 +92,8 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
       else
         ctx.stdout(
           table(
-            ['requests', 'complete', 'errors', 'aborted', 'in flight', 'db write errors'],
-            [[s.requests, s.complete, s.errors, s.aborted, s.inFlight, s.dbWriteErrors]],
+            ['requests', 'complete', 'errors', 'aborted', 'cut at shutdown', 'in flight', 'db write errors'],
+            [[s.requests, s.complete, s.errors, s.aborted, s.cut, s.inFlight, s.dbWriteErrors]],
             { title: `capture ${server.url} → ${upstream.href} (${dbPath})` },
           ),
         );
