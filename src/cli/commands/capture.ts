@@ -10,6 +10,7 @@ import { createCaptureHandler, type CaptureHandler } from '../../capture/capture
 import { createBatchingDbWriter } from '../../capture/request-writer.js';
 import { listen } from '../../capture/listen.js';
 import { printJson, table } from '../output.js';
+import { createCaptureUi } from '../../view/live-view.js';
 
 interface CaptureOptions {
   upstream: string;
@@ -17,6 +18,7 @@ interface CaptureOptions {
   host: string;
   db: string;
   shutdownGrace: string;
+  ui?: boolean;
   json?: boolean;
 }
 
@@ -38,6 +40,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--db <path>', 'SQLite database to record into (created/migrated if needed)', 'requests.db')
     .option('--shutdown-grace <s>', 'on Ctrl-C/SIGTERM, seconds in-flight requests may go on finishing before they are cut (recorded as aborted)', String(DEFAULT_SHUTDOWN_GRACE_S))
+    .option('--ui', 'serve a live view of the traffic at /_trace/ on the proxy’s own port (never forwarded)')
     .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
     .action(async (opts: CaptureOptions) => {
       let upstream: URL;
@@ -56,7 +59,8 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
       const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, connections: 256 });
       let handler: CaptureHandler | undefined;
       const writer = createBatchingDbWriter(db, { onError: (e, row) => handler?.reportWriteError(row.state ?? 'row', e) });
-      handler = createCaptureHandler({ upstream: upstream.href, writer, dispatcher, clock: ctx.clock, logger: ctx.logger });
+      const live = opts.ui ? createCaptureUi(db, ctx.logger) : null;
+      handler = createCaptureHandler({ upstream: upstream.href, writer, dispatcher, clock: ctx.clock, logger: ctx.logger, onRow: live?.onRow, ui: live?.ui });
       let server;
       try {
         server = await listen(handler!, { port, host: opts.host, onError: (e) => ctx.logger.error(`capture: ${String(e)}`) });
@@ -65,7 +69,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
         await dispatcher.close();
         throw new UsageError(`cannot listen on ${opts.host}:${port}: ${(e as Error).message}`);
       }
-      const line = `listening on ${server.url}\n`;
+      const line = `listening on ${server.url}\n${live ? `live view: ${server.url}/_trace/\n` : ''}`;
       if (opts.json) ctx.stderr(line);
       else ctx.stdout(line);
       ctx.logger.info(`capture: forwarding to ${upstream.href}, recording into ${dbPath}`);
@@ -82,6 +86,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
         ctx.logger.info(`capture: waiting up to ${graceS} s for ${handler!.stats.inFlight} in-flight request(s) (Ctrl-C again quits now; their rows stay pending)`);
       }
       await handler!.shutdown({ graceMs: graceS * 1000 });
+      live?.close();
       await server.close();
       await dispatcher.destroy().catch((e: unknown) => ctx.logger.debug(`capture: closing upstream connections: ${String(e)}`));
       writer.flush();
