@@ -1,4 +1,6 @@
-import { iterateRequests, openSource } from '../store/sources/index.js';
+import { iterateRequests, openSource, probe } from '../store/sources/index.js';
+import { tracelabImporter, type RoundBlockRequest } from '../store/sources/tracelab.js';
+import { summarizeRounds, type RoundsSummary } from '../analyze/rounds-summary.js';
 import { openDb } from '../store/db.js';
 import { writeConversationIndex } from '../store/conversation-index-repo.js';
 import { getTokenizer, TOKENIZERS } from '../analyze/tokenizers/index.js';
@@ -144,4 +146,20 @@ export async function findRequest(path: string, wanted: string, o: { sourceKind?
   if (prefixMatches.length > 1) throw new UsageError(`"${wanted}" is ambiguous: ${prefixMatches.slice(0, 5).join(', ')}…`);
   if (!found) throw new InputError(`no request "${wanted}" in ${path}`);
   return found;
+}
+
+/**
+ * Round traces (TraceLab: no content, no hash ids) get their own summary in `trace analyze`; null when `path` is
+ * another kind of source.
+ */
+export function loadRounds(path: string, o: { sourceKind?: string }, deps: PipelineDeps): { source: string; kind: string; skipped: number; summary: RoundsSummary } | null {
+  if (o.sourceKind && o.sourceKind !== 'tracelab') return null;
+  const p = probe(path);
+  if (!o.sourceKind && !tracelabImporter.detect(p)) return null;
+  const src = tracelabImporter.open(path, { logger: deps.logger });
+  try {
+    return { source: path, kind: src.kind, skipped: src.stats.skipped, summary: summarizeRounds([...src.blocks!()] as RoundBlockRequest[]) };
+  } finally {
+    src.close();
+  }
 }

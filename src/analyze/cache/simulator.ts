@@ -23,6 +23,8 @@ export interface SimulateOptions {
    * requests: an opaque tools+system prefix whose first API usage was a cache read). Default true.
    */
   prewarm?: boolean;
+  /** Called every 1024 requests and at the end with the number simulated (progress bars). */
+  onProgress?: (done: number) => void;
 }
 
 export interface MissExplanation {
@@ -346,8 +348,13 @@ export function simulate(input: readonly SimRequest[], opts: SimulateOptions): S
     .map((e) => e.r);
   const sim = new CacheSimulation(opts.policy, scope, writeAt, opts.estimatePrefillS ?? defaultEstimate, opts.trackWorkingSet ?? false);
   if (opts.prewarm ?? true) sim.prewarm(order);
-  for (const r of order) sim.step(r);
+  let simulated = 0;
+  for (const r of order) {
+    if ((++simulated & 1023) === 0) opts.onProgress?.(simulated);
+    sim.step(r);
+  }
   sim.flush(Infinity);
+  opts.onProgress?.(simulated);
   const out = sim.out;
   for (const row of out) Object.freeze(row);
   const byConv = groupBy(out, (r) => r.conversationId);

@@ -118,7 +118,10 @@ export function rowToTraceRequest(
     body,
     bodyComplete: body !== null,
     response: parsed.message,
-    usage: columnsUsage ?? parsed.usage,
+    // The columns carry the totals; the 5m/1h cache-write split (priced differently) lives in the stream's usage.
+    usage: columnsUsage && parsed.usage?.cache_creation && parsed.usage.cache_creation_input_tokens === columnsUsage.cache_creation_input_tokens
+      ? { ...columnsUsage, cache_creation: parsed.usage.cache_creation }
+      : (columnsUsage ?? parsed.usage),
     stopReason: row.stop_reason ?? parsed.message?.stop_reason ?? null,
     messageId: row.message_id ?? (parsed.message?.id || null),
     error,
