@@ -27,7 +27,7 @@ function blocksOf(content: unknown): ContentBlock[] {
   return Array.isArray(content) ? (content as ContentBlock[]) : [];
 }
 
-export function sideKind(r: Pick<TraceRequest, 'endpoint' | 'body'>): SideKind | null {
+function sideKind(r: Pick<TraceRequest, 'endpoint' | 'body'>): SideKind | null {
   if (r.endpoint.includes('count_tokens')) return 'count_tokens';
   if (!r.endpoint.startsWith('/v1/messages')) return 'other';
   const b = r.body;
@@ -72,7 +72,7 @@ export function classifyRequest(r: TraceRequest): { kind: RequestKind; side: Sid
 }
 
 /** Names of the tools that spawn sub-agents in Claude Code (renamed Task → Agent in 2.x). */
-export const SPAWN_TOOLS: ReadonlySet<string> = new Set(['Agent', 'Task']);
+const SPAWN_TOOLS: ReadonlySet<string> = new Set(['Agent', 'Task']);
 
 /** Agent/Task tool_use blocks of a response: the prompts a sub-agent's first user message will carry. */
 export function spawnPrompts(r: Pick<TraceRequest, 'response'>): { toolUseId: string; prompt: string }[] {

@@ -1,4 +1,4 @@
-import type { ContentBlock, MessageParam, MessagesRequest, TextBlock, ToolDefinition } from '../shared/anthropic.js';
+import type { ContentBlock, MessageParam, MessagesRequest, TextBlock } from '../shared/anthropic.js';
 
 /**
  * Normalisation for prefix matching, shared by structural linking, the block model and the server's prompt
@@ -7,7 +7,7 @@ import type { ContentBlock, MessageParam, MessagesRequest, TextBlock, ToolDefini
  * none of those change what the model reads, so none may break a prefix match.
  */
 
-export const BILLING_PREFIX = 'x-anthropic-billing-header';
+const BILLING_PREFIX = 'x-anthropic-billing-header';
 
 export function isBillingLine(text: string): boolean {
   return text.trimStart().startsWith(BILLING_PREFIX);
@@ -37,10 +37,6 @@ export function normalizeContent(content: MessageParam['content'] | undefined | 
   return content.map(normalizeBlock);
 }
 
-export function normalizeMessages(messages: MessageParam[] | undefined): { role: string; content: ContentBlock[] }[] {
-  return (messages ?? []).map((m) => ({ role: m.role, content: normalizeContent(m.content) }));
-}
-
 export interface NormalizeOptions {
   /** Remove the per-conversation billing line from system (default true). */
   dropBillingLine?: boolean;
@@ -52,13 +48,6 @@ export function normalizeSystem(system: MessagesRequest['system'], opts: Normali
   return blocks
     .filter((b) => !(drop && b.type === 'text' && isBillingLine(b.text)))
     .map((b) => ({ type: 'text', text: b.text }));
-}
-
-export function normalizeTools(tools: ToolDefinition[] | undefined): ToolDefinition[] {
-  return (tools ?? []).map((t) => {
-    const { cache_control: _cc, ...rest } = t;
-    return rest;
-  });
 }
 
 /** Stable JSON (sorted object keys) so equal content always serialises to equal text. */
@@ -144,7 +133,7 @@ export function promptSegments(body: MessagesRequest, opts: NormalizeOptions = {
 }
 
 /** Normalised, comparable key of one message (role + content), for prefix checks between requests. */
-export function messageKey(m: MessageParam): string {
+function messageKey(m: MessageParam): string {
   return m.role + '\u0000' + stableStringify(normalizeContent(m.content));
 }
 

@@ -43,12 +43,3 @@ export function tokenBreakdown(body: MessagesRequest, counter: TokenCounter): To
   return out;
 }
 
-/** a += b (in place). */
-export function addBreakdown(a: TokenBreakdown, b: TokenBreakdown, scale = 1): void {
-  a.total += b.total * scale;
-  a.tools += b.tools * scale;
-  a.system += b.system * scale;
-  a.messages += b.messages * scale;
-  for (const [k, v] of Object.entries(b.perTool)) a.perTool[k] = (a.perTool[k] ?? 0) + v * scale;
-  for (const [k, v] of Object.entries(b.byRoleBlock)) a.byRoleBlock[k] = (a.byRoleBlock[k] ?? 0) + v * scale;
-}

@@ -7,11 +7,8 @@ export type ErrorCode =
   | 'E_INPUT' // malformed input file / body / baseline
   | 'E_SOURCE' // a source could not be opened or recognised
   | 'E_STORE' // database open / migrate / write failure
-  | 'E_UPSTREAM' // upstream HTTP failure (proxy, replay)
   | 'E_ENGINE' // inference engine failure
-  | 'E_OVERLOADED' // server queue full
-  | 'E_TIMEOUT'
-  | 'E_ABORTED'
+  | 'E_ABORTED' // interrupted (Ctrl-C / SIGTERM): exit 130
   | 'E_REGRESSION' // trace ci: a metric regressed
   | 'E_FAILED' // the command ran and its result is a failure (doctor checks failed, no replay request succeeded)
   | 'E_INTERNAL';
@@ -47,24 +44,9 @@ export class StoreError extends TraceError {
     super('E_STORE', message, options);
   }
 }
-export class UpstreamError extends TraceError {
-  constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
-    super('E_UPSTREAM', message, options);
-  }
-}
 export class EngineError extends TraceError {
   constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
     super('E_ENGINE', message, options);
-  }
-}
-export class OverloadedError extends TraceError {
-  constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
-    super('E_OVERLOADED', message, options);
-  }
-}
-export class TimeoutError extends TraceError {
-  constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
-    super('E_TIMEOUT', message, options);
   }
 }
 export class AbortedError extends TraceError {

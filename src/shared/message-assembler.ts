@@ -141,7 +141,7 @@ export class MessageAssembler {
 }
 
 /** The 5 m / 1 h cache-write split of a usage object, when present and numeric. */
-export function cacheCreationSplit(c: unknown): CacheCreationSplit | undefined {
+function cacheCreationSplit(c: unknown): CacheCreationSplit | undefined {
   if (!c || typeof c !== 'object') return undefined;
   const o = c as Record<string, unknown>;
   const m5 = o.ephemeral_5m_input_tokens;

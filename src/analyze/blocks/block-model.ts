@@ -1,4 +1,4 @@
-import { contextTokens, type Usage } from '../../shared/anthropic.js';
+import { contextTokens } from '../../shared/anthropic.js';
 import type { BlockRequest, TraceRequest } from '../../shared/trace-record.js';
 import { promptSegments } from '../normalize.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';

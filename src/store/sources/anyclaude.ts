@@ -69,7 +69,7 @@ function sniffDir(path: string, entries: string[]): boolean {
   }
 }
 
-export function anyclaudeFileToRequest(file: string, text: string): TraceRequest {
+function anyclaudeFileToRequest(file: string, text: string): TraceRequest {
   const o = JSON.parse(text) as {
     timestamp?: string;
     mode?: string;

@@ -23,7 +23,7 @@ import { assertRecordShape } from './record-shape.js';
  * the new tail of an append-only conversation is parsed).
  */
 /** The error of a row left `pending` by capture (counted in analyze's errors, excluded from timing). */
-export const INCOMPLETE_ERROR = 'incomplete: the recording stopped before the response finished (row left pending)';
+const INCOMPLETE_ERROR = 'incomplete: the recording stopped before the response finished (row left pending)';
 
 export function rowToTraceRequest(
   row: Partial<RequestsTable>,

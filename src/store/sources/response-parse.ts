@@ -49,7 +49,7 @@ export function assembleSseChunks(chunks: Iterable<string>): ParsedResponse {
 }
 
 /** A whole SSE text (as recorded by anyclaude or a bodyText). */
-export function assembleSseText(text: string): ParsedResponse {
+function assembleSseText(text: string): ParsedResponse {
   return assembleSseChunks([text]);
 }
 
