@@ -4,12 +4,15 @@ import { summarize, type AnalysisResult } from '../analyze/analyze-requests.js';
 import type { SimulationResult } from '../analyze/cache/simulator.js';
 import { loadBlockSource, runSimulation, type BlockSourceLoadOptions, type LoadedBlockSource, type SimSetup } from './block-source.js';
 import { loadAnalysis, type PipelineDeps } from './analysis.js';
+import type { PriceTable } from '../analyze/prices.js';
 
 export interface ReportPipelineOptions extends BlockSourceLoadOptions {
   /** Simulation set-up once the block size is known. */
   setup: (blockSize: number) => SimSetup;
   /** TTL sweep values (seconds) once the block size is known. */
   ttls: (blockSize: number) => number[];
+  /** Prices for the cost rows (default: the built-in dated table). */
+  prices?: PriceTable;
 }
 
 export interface BuiltReport {
@@ -28,7 +31,7 @@ export async function buildReport(path: string, o: ReportPipelineOptions, deps: 
   let analysis: AnalysisResult | null = null;
   if (src.level === 'content') {
     const loaded = await loadAnalysis(path, { sourceKind: o.sourceKind, tokenizer: null, storeIndex: false }, deps);
-    analysis = summarize(loaded.facts, loaded.index);
+    analysis = summarize(loaded.facts, loaded.index, { prices: o.prices });
   }
   const html = buildReportHtml({
     analysis,
