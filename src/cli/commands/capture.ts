@@ -59,7 +59,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
       handler = createCaptureHandler({ upstream: upstream.href, writer, dispatcher, clock: ctx.clock, logger: ctx.logger });
       let server;
       try {
-        server = await listen(handler!, { port, host: opts.host, onError: (e) => ctx.logger.error(`capture: ${String(e)}`) });
+        server = await listen(handler!, { port, host: opts.host, onError: (e) => ctx.logger.error(`capture: ${String(e)}`), onWarning: (m) => ctx.logger.warn(`capture: ${m}`) });
       } catch (e) {
         db.close();
         await dispatcher.close();
