@@ -4,12 +4,14 @@ import chalk from 'chalk';
 import { pipelineDeps, type CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
 import { summarize, type AnalysisResult } from '../../analyze/analyze-requests.js';
-import { ANALYZE_DEFAULT_TOKENIZER, loadAnalysis } from '../../pipelines/analysis.js';
+import { ANALYZE_DEFAULT_TOKENIZER, loadAnalysis, loadRounds } from '../../pipelines/analysis.js';
+import type { RoundsSummary } from '../../analyze/rounds-summary.js';
 import { UsageError } from '../../shared/errors.js';
 import { fmtMs, fmtPct, printJson, table } from '../output.js';
 import { fmtUsd, type CostSummary } from '../../analyze/cost.js';
 import { loadPriceTable } from '../../pipelines/prices.js';
 import { PRICES_OPTION_HELP } from '../options.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 interface AnalyzeCliOptions {
   jsonlDir?: string;
@@ -87,6 +89,22 @@ export function renderAnalysis(r: AnalysisResult, header: string): string {
   return s;
 }
 
+/** `trace analyze` of round traces (TraceLab): sessions with Claude's recorded split, and the recorded gaps. */
+export function renderRounds(r: RoundsSummary, header: string): string {
+  let s = chalk.bold(header) + '\n\n';
+  s += table(
+    ['session', 'provider', 'rounds', 'prompt tokens', 'output', 'uncached', 'cache created', 'cache read', 'recorded hit'],
+    r.sessions.map((x) => [x.session_id, x.provider ?? '-', x.rounds, x.prompt_tokens, x.output_tokens, x.claude?.uncached ?? '-', x.claude?.cache_creation ?? '-', x.claude?.cache_read ?? '-', x.claude ? fmtPct(x.claude.hit_rate) : '-']),
+    { title: "Sessions (Claude's recorded cache split)" },
+  );
+  const sec = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} s`);
+  const g = (name: string, d: RoundsSummary['tool_time_s']) => [name, d.n, sec(d.p50), sec(d.p90), sec(d.max), sec(d.total_s)];
+  s += table(['gap before a round', 'n', 'p50', 'p90', 'max', 'total'], [g('tool time', r.tool_time_s), g('user pause', r.user_pause_s)], { title: 'Think time (recorded)' });
+  const f = r.first_output_s;
+  s += table(['first output event', 'n', 'p50', 'p90', 'max'], [['after send', f.n, sec(f.p50), sec(f.p90), sec(f.max)]]);
+  return s;
+}
+
 export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliContext) => {
   program
     .command('analyze')
@@ -104,8 +122,13 @@ export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliConte
     .option('--prices <file>', PRICES_OPTION_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (sourceArg: string, opts: AnalyzeCliOptions) => {
+      const rounds = loadRounds(resolve(ctx.cwd, sourceArg), { sourceKind: opts.sourceKind }, pipelineDeps(ctx));
+      if (rounds) {
+        if (opts.json) return printJson(ctx, { source: rounds.source, kind: rounds.kind, skipped: rounds.skipped, ...rounds.summary });
+        return ctx.stdout(renderRounds(rounds.summary, `${rounds.source} (${rounds.kind}: round traces, no content)`));
+      }
       const loaded = await loadAnalysis(
-        resolve(ctx.cwd, sourceArg),
+        resolveSourcePath(sourceArg, ctx.cwd),
         { sourceKind: opts.sourceKind, jsonlDir: opts.jsonlDir && resolve(ctx.cwd, opts.jsonlDir), tokenizer: opts.tokenizer, storeIndex: opts.storeIndex },
         pipelineDeps(ctx),
       );

@@ -8,6 +8,7 @@ import { fmtPct, printJson, table } from '../output.js';
 import { fmtUsd, type CostSummary } from '../../analyze/cost.js';
 import { loadPriceTable } from '../../pipelines/prices.js';
 import { PRICES_OPTION_HELP } from '../options.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 interface ListOptions {
   jsonlDir?: string;
@@ -42,7 +43,7 @@ export const registerList: RegisterCommand = (program: Command, ctx: CliContext)
     .option('--json', 'print JSON')
     .action(async (sourceArg: string, opts: ListOptions) => {
       const loaded = await loadAnalysis(
-        resolve(ctx.cwd, sourceArg),
+        resolveSourcePath(sourceArg, ctx.cwd),
         { sourceKind: opts.sourceKind, jsonlDir: opts.jsonlDir && resolve(ctx.cwd, opts.jsonlDir), tokenizer: null, storeIndex: opts.storeIndex },
         pipelineDeps(ctx),
       );

@@ -8,6 +8,7 @@ import { addSimOptions, blockSourceOptions, parseSweep, simSetup, type SimCliOpt
 import { pipelineDeps } from '../context.js';
 import { printJson } from '../output.js';
 import { loadPriceTable } from '../../pipelines/prices.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 interface ReportOptions extends SimCliOptions {
   out: string;
@@ -32,7 +33,7 @@ export const registerReport: RegisterCommand = (program: Command, ctx: CliContex
     .option('--json', 'print a JSON summary')
     .action(async (path: string, o: ReportOptions) => {
       const { html, sim } = await buildReport(
-        resolve(ctx.cwd, path),
+        resolveSourcePath(path, ctx.cwd),
         { ...blockSourceOptions(o), setup: (bs) => simSetup(o, bs), ttls: (bs) => parseSweep(`ttl=${o.ttls}`, bs).values, prices: loadPriceTable(o.prices && resolve(ctx.cwd, o.prices)) },
         pipelineDeps(ctx),
       );

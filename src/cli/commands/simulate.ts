@@ -10,6 +10,8 @@ import { pipelineDeps } from '../context.js';
 import { printJson, table, fmtPct, fmtNum } from '../output.js';
 import { fmtUsd } from '../../analyze/cost.js';
 import { loadPriceTable } from '../../pipelines/prices.js';
+import { resolveSourcePath } from '../../store/target.js';
+import type { CorpusInfo } from '../../store/sources/index.js';
 
 function totalsJson(t: SimulationTotals) {
   return {
@@ -32,7 +34,16 @@ function totalsJson(t: SimulationTotals) {
 /** The stable --json shape of `trace simulate` (documented in docs/simulate.md). */
 export function simulationJson(src: LoadedBlockSource, s: SimSetup, res: SimulationResult, withRequests: boolean, sw?: SweepResult & { prices?: { source: string; retrieved: string } }) {
   return {
-    source: { path: src.path, kind: src.kind, level: src.level, block_size: src.blockSize, requests: src.requests.length, unique_blocks: src.uniqueBlocks },
+    source: {
+      path: src.path,
+      kind: src.kind,
+      level: src.level,
+      block_size: src.blockSize,
+      requests: src.requests.length,
+      unique_blocks: src.uniqueBlocks,
+      skipped: src.skipped,
+      corpus: src.corpus,
+    },
     policy: res.policy,
     scope: res.scope,
     write_at: res.writeAt,
@@ -82,6 +93,13 @@ function renderSweep(sw: SweepResult & { prices?: { source: string; retrieved: s
   );
 }
 
+/** One line about a corpus directory: files, sessions, skipped files (named), the hash-id rule. */
+export function corpusLine(c: CorpusInfo): string {
+  const skipped = c.skipped_files.length ? `, ${c.skipped_files.length} skipped (${c.skipped_files.slice(0, 3).map((f) => f.file).join(', ')}${c.skipped_files.length > 3 ? ', …' : ''})` : '';
+  const ns = c.hash_id_namespace === 'per-file' ? '; hash ids scoped per file' : '';
+  return `corpus: ${c.files} file(s), ${c.sessions.length} session(s)${skipped}${ns}\n`;
+}
+
 interface SimulateCmdOptions extends SimCliOptions {
   sweep?: string;
   requests?: boolean;
@@ -103,7 +121,7 @@ export const registerSimulate: RegisterCommand = (program: Command, ctx: CliCont
     .option('--requests', 'include per-request rows (with --json)')
     .option('--json', 'print JSON')
     .action(async (path: string, o: SimulateCmdOptions) => {
-      const src = await loadBlockSource(resolve(ctx.cwd, path), blockSourceOptions(o), pipelineDeps(ctx));
+      const src = await loadBlockSource(resolveSourcePath(path, ctx.cwd), blockSourceOptions(o), pipelineDeps(ctx));
       const s = simSetup(o, src.blockSize);
       const res = runSimulation(src, s);
       const sw = o.sweep ? (() => {
@@ -124,6 +142,7 @@ export const registerSimulate: RegisterCommand = (program: Command, ctx: CliCont
       ctx.stdout(
         `${src.kind} ${src.path}: ${src.requests.length} requests, block size ${src.blockSize}, ${src.uniqueBlocks} unique blocks; policy ${res.policy}, scope ${res.scope}, write at ${res.writeAt}\n`,
       );
+      if (src.corpus && src.corpus.files > 1) ctx.stdout(corpusLine(src.corpus));
       ctx.stdout(
         table(
           ['conversation', 'requests', 'tokens', 'sim hit', 'API hit', 'sim (API-weighted)', '|Δ| pp'],
