@@ -70,6 +70,17 @@ describe.skipIf(!HAS_SHARED)('cost of the shipped JSONL session', () => {
     const list = JSON.parse((await runCli(['list', JSONL, '--json'])).stdout);
     expect(list.conversations[0].costUsd).toBeCloseTo(want.total, 12);
     expect(list.cost.total.total).toBeCloseTo(want.total, 12);
+    // trace report puts it in its summary
+    const dir = mkdtempSync(join(tmpdir(), 'trace-cost-report-'));
+    try {
+      const out = join(dir, 'r.html');
+      expect((await runCli(['report', JSONL, '--out', out, '--json'])).code).toBe(0);
+      const html = readFileSync(out, 'utf8');
+      expect(html).toContain('cost at list prices (https://platform.claude.com/docs/en/about-claude/pricing, 2026-12-07)');
+      expect(html).toContain(`$${want.total.toFixed(3)} (uncached $${want.uncached.toFixed(2)}; caching saved $${(want.uncached - want.total).toFixed(2)})`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--prices lays a file over the table; a bad file is a one-line input error', async () => {
