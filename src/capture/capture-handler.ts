@@ -42,6 +42,11 @@ export interface CaptureHandlerOptions {
   newId?: () => string;
   /** Called with each row as it is written: `started` (pending row) and `completed` (final row). Must be quick. */
   onRow?: RowObserver;
+  /**
+   * Serves every other `/_trace/…` path (the live view, `--ui`): answered here, never forwarded upstream nor
+   * recorded. Without it those paths are forwarded like any other.
+   */
+  ui?: (req: Request) => Promise<Response>;
 }
 
 export interface ShutdownOptions {
@@ -120,6 +125,7 @@ export function createCaptureHandler(options: CaptureHandlerOptions): CaptureHan
     if (req.method === 'GET' && reqUrl.pathname === '/_trace/stats') {
       return new Response(JSON.stringify(rows.stats), { headers: { 'content-type': 'application/json' } });
     }
+    if (options.ui && reqUrl.pathname.startsWith('/_trace/')) return options.ui(req);
     const startedAtMs = clock.now();
     const startedAtMono = clock.monotonic();
     // The adapter hands over the bytes it read (no web-stream copy); a plain Request is read here.

@@ -4,6 +4,7 @@ import { streamLogger } from '../shared/logger.js';
 import { AbortedError, isTraceError, errorMessage } from '../shared/errors.js';
 import type { CliContext } from './context.js';
 import { COMMANDS } from './commands/index.js';
+import { configureColor } from './output.js';
 
 export const VERSION = '0.1.0';
 
@@ -48,6 +49,7 @@ export function defaultContext(): CliContext & { shutdown: () => Promise<void> }
     env: process.env,
     cwd: process.cwd(),
     isTTY: Boolean(process.stderr.isTTY),
+    stdoutIsTTY: Boolean(process.stdout.isTTY),
     clock: systemClock,
     logger: streamLogger((l) => process.stderr.write(l + '\n'), Boolean(process.env.TRACE_DEBUG)),
     interrupted: ac.signal,
@@ -70,6 +72,7 @@ export function defaultContext(): CliContext & { shutdown: () => Promise<void> }
 /** Runs the CLI; resolves to the exit code. Only this layer maps errors to exit codes and one-line messages. */
 export async function main(argv: string[], ctx: CliContext & { shutdown?: () => Promise<void> } = defaultContext()): Promise<number> {
   const program = buildProgram(ctx);
+  configureColor(ctx.env, ctx.stdoutIsTTY ?? false, argv);
   try {
     await program.parseAsync(argv);
     return 0;

@@ -7,13 +7,17 @@ import { summarize, type AnalysisResult } from '../../analyze/analyze-requests.j
 import { ANALYZE_DEFAULT_TOKENIZER, loadAnalysis, loadRounds } from '../../pipelines/analysis.js';
 import type { RoundsSummary } from '../../analyze/rounds-summary.js';
 import { UsageError } from '../../shared/errors.js';
+import { shortIds } from '../../shared/short-id.js';
 import { fmtMs, fmtPct, printJson, table } from '../output.js';
 import { fmtUsd, type CostSummary } from '../../analyze/cost.js';
 import { loadPriceTable } from '../../pipelines/prices.js';
 import { PRICES_OPTION_HELP } from '../options.js';
 import { resolveSourcePath } from '../../store/target.js';
 
+const TOP_TOOLS = 10;
+
 interface AnalyzeCliOptions {
+  wide?: boolean;
   jsonlDir?: string;
   conversation?: string;
   tokenizer: string;
@@ -39,30 +43,33 @@ export function renderCost(c: CostSummary): string {
 }
 
 
-export function renderAnalysis(r: AnalysisResult, header: string): string {
-  let s = chalk.bold(header) + '\n\n';
+/** The kinds shown as their own summary columns (side and error requests have theirs). */
+const OWN_KINDS = (byKind: Record<string, number>) => Object.keys(byKind).filter((k) => k !== 'side' && k !== 'error');
+
+export function renderAnalysis(r: AnalysisResult, header: string, opts: { wide?: boolean } = {}): string {
+  let s = chalk.bold(header) + '\n';
   const t = r.totals;
+  const kinds = OWN_KINDS(t.byKind);
   s += table(
-    ['requests', 'conversations', 'agents (main+sub)', 'side', 'errors', 'duplicates', 'cache hits'],
-    [[t.requests, t.conversations, `${t.agents} (${t.mainAgents}+${t.subagents})`, t.sideRequests, t.errors, t.duplicates, `${r.cache.hits}/${r.cache.requestsWithUsage}`]],
+    ['requests', kinds.join(' / '), 'conversations', 'agents (main+sub)', 'sub-agent reqs', 'side', 'errors', 'duplicates', 'cache hits'],
+    [[t.requests, kinds.map((k) => t.byKind[k as keyof typeof t.byKind]).join(' / '), t.conversations, `${t.agents} (${t.mainAgents}+${t.subagents})`, t.subagentRequests, t.sideRequests, t.errors, t.duplicates, `${r.cache.hits}/${r.cache.requestsWithUsage}`]],
     { title: 'Summary' },
   );
-  s += table(['kind', ...Object.keys(t.byKind), 'sub-agent requests'], [['requests', ...Object.values(t.byKind), t.subagentRequests]]);
   const u = r.tokens;
   s += table(
-    ['API usage', 'new input', 'cache read', 'cache created', 'context', 'output', 'hit rate'],
-    [['tokens', u.input, u.cacheRead, u.cacheCreation, u.context, u.output, fmtPct(r.cache.tokenHitRate)]],
-    { title: 'Tokens (as reported by the API)' },
+    ['model', 'requests', 'new input', 'cache read', 'cache created', 'context', 'output', 'hit rate'],
+    [
+      ...r.perModel.map((m) => [m.model, m.requests, m.input, m.cacheRead, m.cacheCreation, m.context, m.output, fmtPct(m.tokenHitRate)]),
+      ...(r.perModel.length > 1 ? [['all', t.requests, u.input, u.cacheRead, u.cacheCreation, u.context, u.output, fmtPct(r.cache.tokenHitRate)]] : []),
+    ],
+    { title: 'Tokens as reported by the API, per model' },
   );
-  s += table(
-    ['model', 'requests', 'new input', 'cache read', 'cache created', 'output', 'hit rate'],
-    r.perModel.map((m) => [m.model, m.requests, m.input, m.cacheRead, m.cacheCreation, m.output, fmtPct(m.tokenHitRate)]),
-    { title: 'Per model' },
-  );
+  const short = opts.wide ? null : shortIds(r.perAgent.flatMap((a) => [a.agentId, a.parentAgentId ?? '']));
+  const id = (x: string) => short?.get(x) ?? x;
   s += table(
     ['agent', 'parent', 'role', 'requests', 'models', 'context', 'output'],
-    r.perAgent.map((a) => [a.agentId, a.parentAgentId ?? '-', a.isSide ? 'side' : a.isSubagent ? 'sub-agent' : 'main', a.requests, a.models.join(', '), a.context, a.output]),
-    { title: 'Per agent' },
+    r.perAgent.map((a) => [id(a.agentId), a.parentAgentId ? id(a.parentAgentId) : '-', a.isSide ? 'side' : a.isSubagent ? 'sub-agent' : 'main', a.requests, a.models.join(', '), a.context, a.output]),
+    { title: `Per agent${opts.wide ? '' : ' (short ids; --wide for full ones)'}` },
   );
   const d = (x: AnalysisResult['timing']['ttftMs']) => [x.n, fmtMs(x.p50), fmtMs(x.p90), fmtMs(x.p99), fmtMs(x.max)];
   s += table(['timing', 'n', 'p50', 'p90', 'p99', 'max'], [['ttft', ...d(r.timing.ttftMs)], ['api time', ...d(r.timing.apiTimeMs)], ['think time', ...d(r.timing.thinkTimeMs)]], {
@@ -84,7 +91,11 @@ export function renderAnalysis(r: AnalysisResult, header: string): string {
   }
   s += renderCost(r.cost);
   if (r.biggestTools.length) {
-    s += table(['tool', 'tokens', 'in requests', 'total tokens'], r.biggestTools.map((x) => [x.name, x.tokens, x.requests, x.totalTokens]), { title: 'Biggest tools' });
+    const shown = opts.wide ? r.biggestTools : r.biggestTools.slice(0, TOP_TOOLS);
+    const more = r.biggestTools.length - shown.length;
+    s += table(['tool', 'tokens', 'in requests', 'total tokens'], shown.map((x) => [x.name, x.tokens, x.requests, x.totalTokens]), {
+      title: `Biggest tools${more > 0 ? ` (top ${shown.length}; ${more} more with --wide or --json)` : ''}`,
+    });
   }
   return s;
 }
@@ -120,6 +131,7 @@ export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliConte
     .option('--source-kind <kind>', 'force the importer (trace-db, cc-proxy-db, anyclaude, claude-jsonl)')
     .option('--no-store-index', 'do not write the conversation_index table into a trace-db source')
     .option('--prices <file>', PRICES_OPTION_HELP)
+    .option('--wide', 'full ids and every tool (default: short unique id prefixes, top tools)')
     .option('--json', 'print the result as JSON')
     .action(async (sourceArg: string, opts: AnalyzeCliOptions) => {
       const rounds = loadRounds(resolve(ctx.cwd, sourceArg), { sourceKind: opts.sourceKind }, pipelineDeps(ctx));
@@ -153,6 +165,6 @@ export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliConte
       if (loaded.stats.skipped) header += ` — ${loaded.stats.skipped} malformed records skipped`;
       if (loaded.jsonl) header += `\nJSONL: ${loaded.jsonl.matched}/${loaded.jsonl.calls} API calls matched by message id`;
       if (opts.conversation) header += `\nconversation ${opts.conversation}`;
-      ctx.stdout(renderAnalysis(result, header));
+      ctx.stdout(renderAnalysis(result, header, { wide: opts.wide }));
     });
 };

@@ -11,6 +11,7 @@ import { createCaptureHandler, type CaptureHandler } from '../../capture/capture
 import { createStoreWriter } from '../../capture/request-writer.js';
 import { listen } from '../../capture/listen.js';
 import { printJson, table } from '../output.js';
+import { createCaptureUi } from '../../view/live-view.js';
 
 interface CaptureOptions {
   upstream: string;
@@ -18,6 +19,7 @@ interface CaptureOptions {
   host: string;
   db: string;
   shutdownGrace: string;
+  ui?: boolean;
   json?: boolean;
 }
 
@@ -39,6 +41,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--db <path|url>', 'where to record: a SQLite file (created/migrated if needed) or postgres://user@host/db (shared by a team)', 'requests.db')
     .option('--shutdown-grace <s>', 'on Ctrl-C/SIGTERM, seconds in-flight requests may go on finishing before they are cut (recorded as aborted)', String(DEFAULT_SHUTDOWN_GRACE_S))
+    .option('--ui', 'serve a live view of the traffic at /_trace/ on the proxy’s own port (never forwarded)')
     .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
     .action(async (opts: CaptureOptions) => {
       let upstream: URL;
@@ -60,7 +63,9 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
       // Every row carries the capturing machine and OS user (several proxies may share one Postgres).
       const origin = { origin: 'capture', host: hostname(), user: osUser() };
       const writer = createStoreWriter(store, { origin, onError: (e, row) => handler?.reportWriteError(row.state ?? 'row', e) });
-      handler = createCaptureHandler({ upstream: upstream.href, writer, dispatcher, clock: ctx.clock, logger: ctx.logger });
+      // The live view reads older rows back from a SQLite store; on Postgres it shows the rows it saw go by.
+      const live = opts.ui ? createCaptureUi(store.sqlite, ctx.logger) : null;
+      handler = createCaptureHandler({ upstream: upstream.href, writer, dispatcher, clock: ctx.clock, logger: ctx.logger, onRow: live?.onRow, ui: live?.ui });
       let server;
       try {
         server = await listen(handler!, { port, host: opts.host, onError: (e) => ctx.logger.error(`capture: ${String(e)}`), onWarning: (m) => ctx.logger.warn(`capture: ${m}`) });
@@ -69,7 +74,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
         await dispatcher.close();
         throw new UsageError(`cannot listen on ${opts.host}:${port}: ${(e as Error).message}`);
       }
-      const line = `listening on ${server.url}\n`;
+      const line = `listening on ${server.url}\n${live ? `live view: ${server.url}/_trace/\n` : ''}`;
       if (opts.json) ctx.stderr(line);
       else ctx.stdout(line);
       ctx.logger.info(`capture: forwarding to ${upstream.href}, recording into ${dbPath}`);
@@ -86,6 +91,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
         ctx.logger.info(`capture: waiting up to ${graceS} s for ${handler!.stats.inFlight} in-flight request(s) (Ctrl-C again quits now; their rows stay pending)`);
       }
       await handler!.shutdown({ graceMs: graceS * 1000 });
+      live?.close();
       await server.close();
       await dispatcher.destroy().catch((e: unknown) => ctx.logger.debug(`capture: closing upstream connections: ${String(e)}`));
       await writer.flush();

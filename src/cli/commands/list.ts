@@ -9,12 +9,14 @@ import { fmtUsd, type CostSummary } from '../../analyze/cost.js';
 import { loadPriceTable } from '../../pipelines/prices.js';
 import { PRICES_OPTION_HELP } from '../options.js';
 import { resolveSourcePath } from '../../store/target.js';
+import { shortIds } from '../../shared/short-id.js';
 
 interface ListOptions {
   jsonlDir?: string;
   sourceKind?: string;
   storeIndex: boolean;
   prices?: string;
+  wide?: boolean;
   json?: boolean;
 }
 
@@ -40,6 +42,7 @@ export const registerList: RegisterCommand = (program: Command, ctx: CliContext)
     .option('--source-kind <kind>', 'force the importer (trace-db, cc-proxy-db, anyclaude, claude-jsonl)')
     .option('--no-store-index', 'do not write the conversation_index table into a trace-db source')
     .option('--prices <file>', PRICES_OPTION_HELP)
+    .option('--wide', 'full conversation ids (default: short unique prefixes)')
     .option('--json', 'print JSON')
     .action(async (sourceArg: string, opts: ListOptions) => {
       const loaded = await loadAnalysis(
@@ -52,11 +55,12 @@ export const registerList: RegisterCommand = (program: Command, ctx: CliContext)
         printJson(ctx, { source: loaded.source, kind: loaded.kind, skipped: loaded.stats.skipped, conversations: r.conversations, cost: r.cost });
         return;
       }
+      const short = opts.wide ? null : shortIds(r.conversations.map((c) => c.conversationId));
       ctx.stdout(
         table(
           ['conversation', 'start', 'requests', 'agents', 'models', 'context tokens', 'output', 'API hit rate', 'cost'],
           r.conversations.map((c) => [
-            c.conversationId,
+            short?.get(c.conversationId) ?? c.conversationId,
             c.startMs === null ? '-' : new Date(c.startMs).toISOString().replace('T', ' ').slice(0, 19),
             c.requests,
             c.subagents ? `${c.agents} (${c.subagents} sub)` : String(c.agents),
