@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { StoreError } from '../shared/errors.js';
 import { JsonScanError, keyIs, scanArray, scanObject, skipWs, type MemberRange } from './json-scan.js';
@@ -71,8 +71,12 @@ const RUN_MIN_OPS = 24;
 // ---------------------------------------------------------------------------------------------------------------
 // Hashing and compression
 
+/** One-shot crypto.hash (Node ≥ 20.12) is 2–3× faster than createHash for the many small segments. */
+const sha256Hex: (bytes: Uint8Array) => string =
+  typeof crypto.hash === 'function' ? (bytes) => crypto.hash('sha256', bytes) : (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
+
 export function segmentId(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest().subarray(0, ID_BYTES).toString('hex');
+  return sha256Hex(bytes).slice(0, ID_BYTES * 2);
 }
 
 /** Stored form of `bytes`: codec byte + payload; falls back to raw where compression does not shrink it. */
