@@ -145,8 +145,10 @@ function markerRange(b: Buffer, start: number, end: number): [number, number] | 
   let members: MemberRange[];
   try {
     members = scanObject(b, start).members;
-  } catch {
-    return undefined; // the element was already followed by scanArray; a failure here only means no cut
+  } catch (e) {
+    // skipValue only checked strings and brackets: an element that is not a well-formed object is kept uncut
+    if (e instanceof JsonScanError) return undefined;
+    throw e;
   }
   const k = members.findIndex((m) => keyIs(b, m, 'cache_control'));
   if (k < 0) return undefined;
