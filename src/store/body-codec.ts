@@ -452,6 +452,8 @@ export function decodeBody(skeleton: Uint8Array, getSegment: (id: string) => Uin
 export interface StoredSegment {
   id: string;
   stored: Buffer;
+  /** Length of the raw (uncompressed) segment; writeBody always sets it. */
+  rawBytes?: number;
 }
 
 /**
@@ -509,7 +511,7 @@ export interface WrittenBody {
 export async function writeBody(store: SegmentStore, body: Uint8Array | string, opts: EncodeOptions = {}): Promise<WrittenBody> {
   const enc = encodeBody(body, opts);
   const missing = new Set(await store.missing(enc.segments.map((s) => s.id)));
-  const fresh = enc.segments.filter((s) => missing.has(s.id)).map((s) => ({ id: s.id, stored: compressSegment(s.bytes, opts.codec) }));
+  const fresh = enc.segments.filter((s) => missing.has(s.id)).map((s) => ({ id: s.id, stored: compressSegment(s.bytes, opts.codec), rawBytes: s.bytes.length }));
   const newSegments = fresh.length ? await store.putIfAbsent(fresh) : 0;
   return {
     skeleton: enc.skeleton,
