@@ -1,6 +1,5 @@
 import { iterateRequests, openSource } from '../store/sources/index.js';
-import { openDb } from '../store/db.js';
-import { writeConversationIndex } from '../store/conversation-index-repo.js';
+import { storeConversationIndex } from '../store/conversation-index-repo.js';
 import { getTokenizer, TOKENIZERS } from '../analyze/tokenizers/index.js';
 import { FactsCollector } from '../analyze/analyze-requests.js';
 import { buildConversationIndex, type ConversationIndex } from '../analyze/conversation-index.js';
@@ -95,13 +94,9 @@ async function linkByJsonl(facts: RequestFacts[], jpath: string, deps: PipelineD
 /** Writes the index into our own DB; a failure is a warning (the analysis itself stands). */
 function storeIndex(path: string, index: ConversationIndex, linking: 'jsonl' | 'structural', deps: PipelineDeps): boolean {
   try {
-    const db = openDb(path, { mustExist: true });
-    try {
-      writeConversationIndex(db, index.requests, { builtAt: new Date(deps.clock.now()).toISOString(), requestCount: index.requests.length, linking });
-      return true;
-    } finally {
-      db.close();
-    }
+    // Opens the DB read-write (migrating it) only when the stored index differs.
+    storeConversationIndex(path, index.requests, { builtAt: new Date(deps.clock.now()).toISOString(), requestCount: index.requests.length, linking });
+    return true;
   } catch (e) {
     deps.logger.warn(`could not store the conversation index in ${path}: ${errorMessage(e)}`);
     return false;

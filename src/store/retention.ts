@@ -136,30 +136,45 @@ async function bytesByTable(store: Store): Promise<Record<string, number>> {
   return out;
 }
 
+/** Columns of a table as stored (an older or claude-code-proxy database opened read-only lacks ours). */
+async function tableColumns(store: Store, table: string): Promise<Set<string>> {
+  if (store.sqlite) return new Set((store.sqlite.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name));
+  const r = await sql<{ c: string }>`SELECT column_name AS c FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ${table}`.execute(store.db);
+  return new Set(r.rows.map((x) => x.c));
+}
+
 export async function storeStats(store: Store): Promise<StoreStats> {
   const db = store.db;
+  const cols = await tableColumns(store, 'requests');
+  const has = (c: string) => cols.has(c);
   const byteLen = (col: string) => (store.sqlite ? sql<number>`length(CAST(${sql.ref(col)} AS BLOB))` : sql<number>`octet_length(${sql.ref(col)})`);
+  const compact = has('body_skeleton');
   const main = await db
     .selectFrom('requests')
     .select((eb) => [
       eb.fn.countAll<number>().as('rows'),
-      eb.fn.count<number>('session_id').distinct().as('sessions'),
-      eb.fn.min('started_at_ms').as('first'),
-      eb.fn.max('started_at_ms').as('last'),
-      sql<number>`count(body_skeleton)`.as('compact'),
-      sql<number>`coalesce(sum(CASE WHEN body_skeleton IS NULL THEN ${byteLen('body')} ELSE coalesce(request_bytes, 0) END), 0)`.as('raw'),
-      sql<number>`coalesce(sum(CASE WHEN body_skeleton IS NULL THEN ${byteLen('body')} ELSE ${byteLen('body_skeleton')} END), 0)`.as('stored'),
+      has('session_id') ? eb.fn.count<number>('session_id').distinct().as('sessions') : sql<number>`0`.as('sessions'),
+      has('started_at_ms') ? eb.fn.min('started_at_ms').as('first') : sql<null>`NULL`.as('first'),
+      has('started_at_ms') ? eb.fn.max('started_at_ms').as('last') : sql<null>`NULL`.as('last'),
+      compact ? sql<number>`count(body_skeleton)`.as('compact') : sql<number>`0`.as('compact'),
+      compact
+        ? sql<number>`coalesce(sum(CASE WHEN body_skeleton IS NULL THEN ${byteLen('body')} ELSE coalesce(request_bytes, 0) END), 0)`.as('raw')
+        : sql<number>`coalesce(sum(${byteLen('body')}), 0)`.as('raw'),
+      compact
+        ? sql<number>`coalesce(sum(CASE WHEN body_skeleton IS NULL THEN ${byteLen('body')} ELSE ${byteLen('body_skeleton')} END), 0)`.as('stored')
+        : sql<number>`coalesce(sum(${byteLen('body')}), 0)`.as('stored'),
     ])
     .executeTakeFirstOrThrow();
-  const capturers = await db
-    .selectFrom((eb) => eb.selectFrom('requests').select(['origin_host', 'origin_user']).where('origin_host', 'is not', null).distinct().as('o'))
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .executeTakeFirstOrThrow();
-  const states = await db.selectFrom('requests').select((eb) => ['state', eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
-  const segs = await db
-    .selectFrom('body_segments')
-    .select(sql<number>`coalesce(sum(${byteLen('data')}), 0)`.as('n'))
-    .executeTakeFirstOrThrow();
+  const capturers = has('origin_host')
+    ? await db
+        .selectFrom((eb) => eb.selectFrom('requests').select(['origin_host', 'origin_user']).where('origin_host', 'is not', null).distinct().as('o'))
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow()
+    : { n: 0 };
+  const states = has('state') ? await db.selectFrom('requests').select((eb) => ['state', eb.fn.countAll<number>().as('n')]).groupBy('state').execute() : [];
+  const segs = (await tableColumns(store, 'body_segments')).has('data')
+    ? await db.selectFrom('body_segments').select(sql<number>`coalesce(sum(${byteLen('data')}), 0)`.as('n')).executeTakeFirstOrThrow()
+    : { n: 0 };
   const tables = await bytesByTable(store);
   const raw = Number(main.raw);
   const stored = Number(main.stored) + Number(segs.n);
