@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { skeletonRefs } from './body-codec.js';
+import { decompressSegment, runSegmentRefs, skeletonRefs } from './body-codec.js';
+import { KyselySegmentStore } from './segment-store.js';
 import type { Store } from './store.js';
 
 /**
@@ -32,13 +33,23 @@ function olderThan(beforeMs: number) {
 
 const SEGMENT_CHUNK = 500;
 
-/** Segment ids no stored skeleton references (streamed over the skeletons; ids only in memory). */
+/**
+ * Segment ids no stored skeleton references, directly or through a run segment (whose raw bytes name further
+ * leaves). Skeletons are small; only ids are held in memory.
+ */
 async function orphanSegments(store: Store): Promise<string[]> {
   const stored = await store.db.selectFrom('body_segments').select('id').execute();
   if (stored.length === 0) return [];
   const live = new Set<string>();
+  const runs = new Set<string>();
   const skeletons = await store.db.selectFrom('requests').select('body_skeleton').where('body_skeleton', 'is not', null).execute();
-  for (const s of skeletons) for (const id of skeletonRefs(s.body_skeleton!)) live.add(id);
+  for (const s of skeletons) {
+    const refs = skeletonRefs(s.body_skeleton!);
+    for (const id of refs.ids) live.add(id);
+    for (const id of refs.runs) runs.add(id);
+  }
+  const segments = new KyselySegmentStore(store.db);
+  for (const [id, data] of await segments.getMany([...runs])) for (const leaf of runSegmentRefs(id, decompressSegment(data))) live.add(leaf);
   return stored.map((s) => s.id).filter((id) => !live.has(id));
 }
 

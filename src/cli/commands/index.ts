@@ -14,6 +14,8 @@ import { registerDoctor } from './doctor.js';
 import { registerList } from './list.js';
 import { registerShow } from './show.js';
 import { registerAnalyze } from './analyze.js';
+import { registerImport } from './import.js';
+import { registerView } from './view.js';
 import { registerStats } from './stats.js';
 import { registerPrune } from './prune.js';
 import { registerVacuum } from './vacuum.js';
@@ -21,4 +23,4 @@ import { registerVacuum } from './vacuum.js';
 /** Each command lives in its own file and registers itself here; order = order in `trace --help`. */
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
-export const COMMANDS: RegisterCommand[] = [registerCapture, registerList, registerShow, registerAnalyze, registerModel, registerSynth, registerSimulate, registerReplay, registerCompare, registerServe, registerDoctor, registerExport, registerCi, registerReport, registerStats, registerPrune, registerVacuum];
+export const COMMANDS: RegisterCommand[] = [registerCapture, registerList, registerShow, registerAnalyze, registerModel, registerSynth, registerSimulate, registerReplay, registerCompare, registerServe, registerDoctor, registerExport, registerImport, registerCi, registerReport, registerView, registerStats, registerPrune, registerVacuum];

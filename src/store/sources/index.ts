@@ -10,14 +10,18 @@ import { kvCacheTesterImporter } from './kv-cache-tester.js';
 import { mooncakeImporter } from './mooncake.js';
 import { postgresImporter } from './postgres-source.js';
 import { isPostgresUrl } from '../target.js';
+import { corpusImporter } from './corpus.js';
+import { tracelabImporter } from './tracelab.js';
 
-export type { OpenedSource, SourceImporter, SourceProbe, OpenSourceOptions, SourceStats } from './source.js';
+export type { OpenedSource, SourceImporter, SourceProbe, OpenSourceOptions, SourceStats, CorpusInfo, CorpusFileFacts } from './source.js';
 
 /**
  * Registry of importers. Detection order matters: more specific formats first.
  * Each importer file adds itself here (one line).
  */
-export const SOURCE_IMPORTERS: SourceImporter[] = [kvCacheTesterImporter, mooncakeImporter, traceDbImporter, ccProxyDbImporter, anyclaudeImporter, claudeJsonlImporter, postgresImporter];
+export const SOURCE_IMPORTERS: SourceImporter[] = [kvCacheTesterImporter, tracelabImporter, mooncakeImporter, traceDbImporter, ccProxyDbImporter, anyclaudeImporter, claudeJsonlImporter, postgresImporter];
+// Last: a directory none of the directory formats (claude-jsonl projects, anyclaude folders) claimed.
+SOURCE_IMPORTERS.push(corpusImporter({ importers: () => SOURCE_IMPORTERS.filter((i) => i.kind !== 'corpus' && i.kind !== 'postgres'), probe: (p) => probe(p) }));
 
 export function findImporter(kind: string): SourceImporter {
   const imp = SOURCE_IMPORTERS.find((i) => i.kind === kind);
