@@ -134,7 +134,7 @@ export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliConte
     .option('--wide', 'full ids and every tool (default: short unique id prefixes, top tools)')
     .option('--json', 'print the result as JSON')
     .action(async (sourceArg: string, opts: AnalyzeCliOptions) => {
-      const rounds = loadRounds(resolve(ctx.cwd, sourceArg), { sourceKind: opts.sourceKind }, pipelineDeps(ctx));
+      const rounds = loadRounds(resolveSourcePath(sourceArg, ctx.cwd), { sourceKind: opts.sourceKind }, pipelineDeps(ctx));
       if (rounds) {
         if (opts.json) return printJson(ctx, { source: rounds.source, kind: rounds.kind, skipped: rounds.skipped, ...rounds.summary });
         return ctx.stdout(renderRounds(rounds.summary, `${rounds.source} (${rounds.kind}: round traces, no content)`));
