@@ -15,6 +15,8 @@ export interface EngineInfo {
   modelId: string;
   /** Max tokens of context (prompt + output). */
   contextSize: number;
+  /** How contextSize was chosen (trained context, memory cap or --ctx-size) and why. */
+  contextChoice?: import('./context-size.js').ContextChoice;
   /** Chat template family hint for the HTTP layer ('qwen3', 'chatml', 'llama3', 'raw', …). */
   chatTemplate: string;
   /** Jinja chat template from the model file when present (informational). */
@@ -97,6 +99,8 @@ export interface EngineOptions {
   /** Parallel sequences / slots. */
   slots?: number;
   threads?: number;
+  /** Free RAM in bytes (the CLI passes os.freemem()); caps the default context on CPU. */
+  freeMemoryBytes?: number;
   logger?: import('../shared/logger.js').Logger;
   /** llama: GPU backend; 'auto' (default) = Metal/CUDA/Vulkan when present, false = CPU. (Compatible extension.) */
   gpu?: 'auto' | false | 'cuda' | 'metal' | 'vulkan';

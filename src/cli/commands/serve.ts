@@ -5,13 +5,13 @@
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
+import { freemem } from 'node:os';
 import { UsageError, errorMessage } from '../../shared/errors.js';
 import { ENGINES, ENGINE_NAMES } from '../../serve/engines/index.js';
-import { createServeHandler } from '../../serve/http/server.js';
+import { createServeHandler, healthBody } from '../../serve/http/server.js';
 import { listen } from '../../serve/listen.js';
 import { TOOL_GRAMMAR_MODES, parseChoiceList, type ToolGrammarConfig, type ToolGrammarMode } from '../../serve/tool-grammar.js';
 import type { CliContext } from '../context.js';
-import { printJson } from '../output.js';
 import type { RegisterCommand } from './index.js';
 import { intArg } from '../options.js';
 
@@ -81,6 +81,7 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
         slots: o.slots,
         ...(o.ctxSize !== undefined ? { contextSize: o.ctxSize } : {}),
         ...(o.threads !== undefined ? { threads: o.threads } : {}),
+        freeMemoryBytes: freemem(),
         logger: ctx.logger,
       });
       let server;
@@ -88,16 +89,21 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
         const handler = createServeHandler({ engine, slots: o.slots, maxQueue: o.maxQueue, defaultMaxTokens: o.defaultMaxTokens, maxOutputTokens: o.maxOutputTokens, ...(toolGrammar ? { toolGrammar } : {}), clock: ctx.clock, logger: ctx.logger });
         server = await listen(handler, { host: o.host, port: o.port, onError: (e) => ctx.logger.warn(`request failed: ${errorMessage(e)}`) });
         const line = `listening on ${server.url}\n`;
-        if (o.json) ctx.stderr(line);
-        else ctx.stdout(line);
-        ctx.logger.info(`engine ${engine.info.engine}, model ${engine.info.modelId}, context ${engine.info.contextSize}, template ${engine.info.chatTemplate}, cache ${o.cacheBytes} bytes`);
+        const info = engine.info;
+        const contextLine = `context ${info.contextSize} tokens: ${info.contextChoice?.reason ?? 'engine default'}\n`;
+        if (o.json) {
+          ctx.stderr(line + contextLine);
+          // one JSON line once ready (a supervising process reads it), the summary line at exit
+          ctx.stdout(JSON.stringify({ event: 'ready', url: server.url, ...healthBody(info), slots: o.slots, cache_bytes: o.cacheBytes }) + '\n');
+        } else ctx.stdout(contextLine + line);
+        ctx.logger.info(`engine ${info.engine}, model ${info.modelId}, template ${info.chatTemplate}, cache ${o.cacheBytes} bytes`);
         await new Promise<void>((r) => {
           if (ctx.interrupted.aborted) return r();
           ctx.interrupted.addEventListener('abort', () => r(), { once: true });
         });
         const snap = handler.metrics.snapshot(engine.cacheStats(), { active: handler.queue.active, depth: handler.queue.depth, rejected: handler.queue.rejected, slots: handler.queue.slots, maxQueue: handler.queue.maxQueue });
         const summary = { url: server.url, engine: engine.info.engine, model: engine.info.modelId, ...snap };
-        if (o.json) printJson(ctx, summary);
+        if (o.json) ctx.stdout(JSON.stringify({ event: 'summary', ...summary }) + '\n');
         else ctx.stdout(`served ${snap.requests} requests (${snap.errors} errors); cache hits ${snap.cache.hits}, misses ${snap.cache.misses}, cached tokens ${snap.cache.cached_tokens}\n`);
       } finally {
         await server?.close();

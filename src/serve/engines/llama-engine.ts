@@ -12,12 +12,14 @@
  * the grammar is complete only end-of-generation tokens remain allowed, so generation stops ('stop'). Prefill and
  * cache accounting are unchanged (the grammar only acts on sampling).
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, freemem } from 'node:os';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaGrammarEvaluationState, LlamaModel, Token } from 'node-llama-cpp';
 import { EngineError, AbortedError, errorMessage } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import type { CacheStats, Engine, EngineInfo, EngineOptions, GenerateEvent, GenerateRequest } from '../engine.js';
 import { PromptCache } from '../prompt-cache.js';
+import { chooseContextSize, type ContextChoice } from '../context-size.js';
+import { kvBytesPerTokenFromMetadata, readGgufModelInfo } from '../gguf/gguf-info.js';
 import { SlotPool } from './slot-pool.js';
 import { StopTextStream } from './stop-text.js';
 
@@ -27,22 +29,6 @@ interface Slot {
 }
 
 export type LlamaEngineOptions = EngineOptions;
-
-/** Bytes of f16 KV cache per token, from GGUF metadata (llama.cpp's default cache type is f16). */
-export function kvBytesPerTokenFromMetadata(meta: Record<string, unknown>): number {
-  const general = meta.general as { architecture?: string } | undefined;
-  const arch = general?.architecture ?? 'llama';
-  const a = (meta[arch] ?? {}) as Record<string, unknown>;
-  const att = (a.attention ?? {}) as Record<string, unknown>;
-  const num = (v: unknown, d: number) => (typeof v === 'number' ? v : Array.isArray(v) ? Math.max(...(v as number[])) : d);
-  const layers = num(a.block_count, 1);
-  const embd = num(a.embedding_length, 1);
-  const heads = num(att.head_count, 1);
-  const kvHeads = num(att.head_count_kv, heads);
-  const kLen = num(att.key_length, embd / heads);
-  const vLen = num(att.value_length, embd / heads);
-  return layers * kvHeads * (kLen + vLen) * 2;
-}
 
 function chatTemplateFamily(src: string | undefined): string {
   if (!src) return 'raw';
@@ -67,17 +53,27 @@ export async function createLlamaEngine(options: LlamaEngineOptions): Promise<En
         if (m) (level === nlc.LlamaLogLevel.error || level === nlc.LlamaLogLevel.fatal ? logger.error : logger.debug)(`llama.cpp: ${m}`);
       },
     });
-    model = await llama.loadModel({ modelPath: options.modelPath });
     const slotCount = Math.max(1, options.slots ?? 2);
-    const trainCtx = model.trainContextSize;
+    const fileInfo = await readGgufModelInfo(options.modelPath);
+    // Free memory the KV cache competes for: VRAM when a GPU backend is active, else RAM (injected by the CLI).
+    const availableBytes = llama.gpu !== false ? (await llama.getVramState()).free : (options.freeMemoryBytes ?? freemem());
+    const choice = chooseContextSize({
+      trainContext: fileInfo.trainContext,
+      kvBytesPerToken: fileInfo.kvBytesPerToken,
+      slots: slotCount,
+      availableBytes,
+      weightsBytes: fileInfo.fileBytes,
+      ...(options.contextSize !== undefined ? { requested: options.contextSize } : {}),
+    });
+    model = await llama.loadModel({ modelPath: options.modelPath });
     context = await model.createContext({
-      contextSize: Math.min(options.contextSize ?? Math.min(trainCtx, 8192), trainCtx),
+      contextSize: choice.contextSize,
       sequences: slotCount,
       // llama.cpp's worker threads spin-wait: using every core starves the event loop and other processes, so
       // default to one core fewer than available.
       threads: options.threads ?? Math.max(1, availableParallelism() - 1),
     });
-    return new LlamaEngine(llama, model, context, options, slotCount, nlc.LlamaGrammarEvaluationState);
+    return new LlamaEngine(llama, model, context, options, slotCount, nlc.LlamaGrammarEvaluationState, choice);
   } catch (e) {
     await context?.dispose().catch(() => {});
     await model?.dispose().catch(() => {});
@@ -101,6 +97,7 @@ class LlamaEngine implements Engine {
     options: EngineOptions,
     slotCount: number,
     private readonly GrammarState: typeof LlamaGrammarEvaluationState,
+    choice: ContextChoice,
   ) {
     const meta = model.fileInfo.metadata as unknown as Record<string, unknown>;
     const tpl = (meta.tokenizer as { chat_template?: string } | undefined)?.chat_template;
@@ -112,6 +109,7 @@ class LlamaEngine implements Engine {
       engine: 'llama',
       modelId: generalName ?? options.modelPath.split('/').pop()!.replace(/\.gguf$/i, ''),
       contextSize: context.contextSize,
+      contextChoice: { ...choice, contextSize: context.contextSize },
       chatTemplate: chatTemplateFamily(tpl),
       ...(tpl ? { chatTemplateSource: tpl } : {}),
       kvBytesPerToken,

@@ -15,6 +15,7 @@ import { MlxSupervisor } from '../../mlx/supervisor.js';
 import type { WorkerEvent } from '../../mlx/worker-client.js';
 import type { CacheStats, Engine, EngineInfo, EngineOptions, GenerateEvent, GenerateRequest } from '../engine.js';
 import { PromptCache } from '../prompt-cache.js';
+import { chooseContextSize } from '../context-size.js';
 import { StopTextStream } from './stop-text.js';
 
 export type MlxEngineOptions = EngineOptions;
@@ -57,10 +58,19 @@ class MlxEngine implements Engine {
 
   constructor(private readonly sup: MlxSupervisor, w: NonNullable<MlxSupervisor['info']>, options: EngineOptions) {
     const tpl = w.chat_template ?? undefined;
+    // Apple silicon has unified memory: the KV cache competes with the weights for RAM (injected by the CLI).
+    const choice = chooseContextSize({
+      trainContext: w.context_size,
+      kvBytesPerToken: w.kv_bytes_per_token,
+      slots: 1,
+      ...(options.freeMemoryBytes !== undefined ? { availableBytes: options.freeMemoryBytes } : {}),
+      ...(options.contextSize !== undefined ? { requested: options.contextSize } : {}),
+    });
     this.info = Object.freeze({
       engine: 'mlx',
       modelId: w.model_id,
-      contextSize: options.contextSize ? Math.min(options.contextSize, w.context_size) : w.context_size,
+      contextSize: choice.contextSize,
+      contextChoice: choice,
       chatTemplate: tpl?.includes('<|im_start|>') ? (tpl.includes('<think>') ? 'qwen3' : 'chatml') : tpl?.includes('<|start_header_id|>') ? 'llama3' : 'raw',
       ...(tpl ? { chatTemplateSource: tpl } : {}),
       kvBytesPerToken: w.kv_bytes_per_token,

@@ -49,7 +49,7 @@ export function createServeHandler(opts: ServeHandlerOptions): Handler {
     const flavor: ApiFlavor = path.startsWith('/v1/chat') || path.startsWith('/v1/completions') ? 'openai' : 'anthropic';
     try {
       if (req.method === 'GET' || req.method === 'HEAD') {
-        if (path === '/health' || path === '/') return jsonResponse({ status: 'ok', engine: info.engine, model: info.modelId });
+        if (path === '/health' || path === '/') return jsonResponse(healthBody(info));
         if (path === '/v1/models') return jsonResponse(modelsBody(info.modelId));
         if (path.startsWith('/v1/models/')) return jsonResponse(modelsBody(info.modelId).data[0]);
         if (path === '/metrics') {
@@ -151,4 +151,23 @@ async function openAiChat(deps: ServeDeps, body: unknown, signal: AbortSignal, d
   await collect(gen, signal, (e) => void enc.frames(e));
   if (enc.error !== null) return errorResponse('openai', new HttpError(500, 'api_error', enc.error));
   return jsonResponse(enc.completion());
+}
+
+/**
+ * GET /health: the handler exists only once the engine has loaded, so an answer means ready. The context fields
+ * let a supervising process (managed replay) check what it started.
+ */
+export function healthBody(info: Engine['info']): Record<string, unknown> {
+  return {
+    status: 'ok',
+    ready: true,
+    engine: info.engine,
+    model: info.modelId,
+    context_size: info.contextSize,
+    train_context: info.contextChoice?.trainContext ?? null,
+    context_source: info.contextChoice?.source ?? null,
+    context_reason: info.contextChoice?.reason ?? null,
+    kv_bytes_per_token: info.kvBytesPerToken,
+    chat_template: info.chatTemplate,
+  };
 }
