@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { Agent, request } from 'undici';
-import { quantileSorted } from 'simple-statistics';
+import { quantileSorted } from '../src/analyze/percentiles.js';
 import type { BenchModule, BenchResult } from './bench.js';
 import { createFakeAnthropic, textReply } from '../test/helpers/fake-anthropic.js';
 
@@ -43,7 +43,7 @@ async function one(url: string, agent: Agent, body: string): Promise<Sample> {
 
 function q(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  return quantileSorted(s, p);
+  return quantileSorted(s, p) ?? NaN;
 }
 
 /** CPU time (user + system, ms) a process has used so far, from /proc (Linux); null elsewhere. */

@@ -1,3 +1,4 @@
+import { deepFreeze } from '../shared/deep-freeze.js';
 import type { TraceRequest } from '../shared/trace-record.js';
 import type { Tokenizer } from './tokenizers/tokenizer.js';
 import { TokenCounter } from './token-counter.js';
@@ -117,13 +118,6 @@ function recordedJobs(sel: readonly RequestFacts[], idx: Map<string, { conversat
   return { total: m.total, sessions: m.sessions };
 }
 
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
-  }
-  return o;
-}
 
 /** Reduces requests to facts one at a time (for sync and async sources alike; bodies are not retained). */
 export class FactsCollector {

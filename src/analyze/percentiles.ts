@@ -1,4 +1,10 @@
-/** Distribution summary (nearest-rank percentiles on sorted values); nulls and non-finite values are ignored. */
+/**
+ * Distribution summary. Percentiles use linear interpolation between closest ranks — numpy's default
+ * `np.percentile(x, q, method="linear")`, which vLLM `bench serve` and AIPerf report: for sorted values
+ * x[0..n-1], the q-quantile is at position h = (n − 1)·q, i.e. x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]).
+ * So p50 of 1..10 is 5.5 and p90 is 9.1. Nulls and non-finite values are ignored. This is the one percentile
+ * definition in the project (analyze, replay, compare and bench use it).
+ */
 export interface Distribution {
   n: number;
   mean: number | null;
@@ -8,10 +14,14 @@ export interface Distribution {
   max: number | null;
 }
 
+/** The q-quantile (0 ≤ q ≤ 1) of ascending-sorted values by linear interpolation; null when empty. */
 export function quantileSorted(sorted: readonly number[], q: number): number | null {
   if (sorted.length === 0) return null;
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[idx]!;
+  const h = (sorted.length - 1) * Math.min(1, Math.max(0, q));
+  const lo = Math.floor(h);
+  const a = sorted[lo]!;
+  if (lo + 1 >= sorted.length) return a;
+  return a + (h - lo) * (sorted[lo + 1]! - a);
 }
 
 export function distribution(values: Iterable<number | null | undefined>): Distribution {

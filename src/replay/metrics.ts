@@ -1,27 +1,12 @@
-import { mean, median as ssMedian, quantileSorted } from 'simple-statistics';
+import { distribution, quantileSorted, type Distribution } from '../analyze/percentiles.js';
 import type { RequestRecord } from './types.js';
 import { jobMetrics, type JobItem, type JobMetrics } from '../analyze/job-split.js';
 
-export interface Dist {
-  n: number;
-  mean: number | null;
-  p50: number | null;
-  p90: number | null;
-  p99: number | null;
-  max: number | null;
-}
+/** Replay's latency summaries use the project's one percentile definition (src/analyze/percentiles.ts). */
+export type Dist = Distribution;
 
 export function dist(values: readonly (number | null | undefined)[]): Dist {
-  const v = values.filter((x): x is number => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return { n: 0, mean: null, p50: null, p90: null, p99: null, max: null };
-  return {
-    n: v.length,
-    mean: mean(v),
-    p50: quantileSorted(v, 0.5),
-    p90: quantileSorted(v, 0.9),
-    p99: quantileSorted(v, 0.99),
-    max: v[v.length - 1]!,
-  };
+  return distribution(values);
 }
 
 export interface Slo {
@@ -101,7 +86,7 @@ export interface RunJobs {
 
 /** Median (null for none). */
 export function median(xs: readonly number[]): number | null {
-  return xs.length === 0 ? null : ssMedian([...xs]);
+  return quantileSorted([...xs].sort((a, b) => a - b), 0.5);
 }
 
 /** Job metrics of a run's records (sent requests only). */

@@ -1,3 +1,4 @@
+import { deepFreeze } from '../../shared/deep-freeze.js';
 import type { MessagesRequest } from '../../shared/anthropic.js';
 import { parseRequestBody } from './response-parse.js';
 
@@ -51,14 +52,6 @@ export interface BodyDeltaStats {
   totalBytes: number;
 }
 
-export function deepFreeze<T>(o: T): T {
-  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    if (Array.isArray(o)) for (const v of o) deepFreeze(v);
-    else for (const k in o) deepFreeze((o as Record<string, unknown>)[k]);
-  }
-  return o;
-}
 
 /** a[i, i+n) equals b[j, j+n) (native memcmp). */
 function same(a: Buffer, i: number, b: Buffer, j: number, n: number): boolean {
