@@ -8,7 +8,7 @@ import { capIdleGaps, replicatePlan } from '../replay/plan-transforms.js';
 import { fitContext, traceContextNeed, type ContextNeed } from '../replay/context-need.js';
 import { startManagedServer, type ManagedServer } from '../replay/managed-server.js';
 import { warmUp, type WarmupMode, type WarmupResult } from '../replay/warmup.js';
-import { resultFileName, writeResult, type ManagedServerConfig, type RunResult } from '../replay/results.js';
+import { ensureWritableDir, resultFileName, writeResult, type ManagedServerConfig, type RunResult } from '../replay/results.js';
 import { capacityOf, type CapacityReport } from '../replay/capacity.js';
 import type { ReplayPlan } from '../replay/types.js';
 
@@ -150,6 +150,7 @@ function levelPlans(o: SeriesOptions): Map<number, ReplayPlan> {
 
 export async function runSeries(o: SeriesOptions): Promise<SeriesResult> {
   const targets = await planTargets(o);
+  ensureWritableDir(o.out);
   const nonce = o.nonce ?? (() => randomBytes(4).toString('hex'));
   const plans = levelPlans(o);
   const signal = o.replay.signal;
@@ -161,7 +162,7 @@ export async function runSeries(o: SeriesOptions): Promise<SeriesResult> {
     try {
       let endpoint = o.endpoint;
       if (endpoint === null) {
-        const log = join(o.out, resultFileName(o.plan.traceName, t.model.split('/').pop()!, new Date()).replace(/\.json$/, '.server.log'));
+        const log = join(o.out, resultFileName(o.plan.traceName, t.model.split('/').pop()!.replace(/\.gguf$/i, ''), new Date()).replace(/\.json$/, '.server.log'));
         o.onEvent?.({ type: 'server-starting', model: t.model, ctxSize: t.ctxSize!, log });
         server = await startManagedServer({ ...o.serve, model: t.path, ctxSize: t.ctxSize!, logFile: log, signal, clock: o.replay.clock });
         endpoint = server.url;

@@ -94,6 +94,8 @@ export async function startManagedServer(o: ManagedServerOptions): Promise<Manag
   const [cmd, ...pre] = o.command;
   if (!cmd) throw new EngineError('no command to start the server with');
   const log: WriteStream = createWriteStream(o.logFile, { flags: 'a' });
+  let logError: Error | null = null;
+  log.on('error', (e) => (logError ??= e));
   const t0 = clock.now();
   const proc = spawn(cmd, [...pre, ...serveArgs(o)], { stdio: ['ignore', 'pipe', 'pipe'], env: o.env as NodeJS.ProcessEnv | undefined });
   liveServers.add(proc);
@@ -155,7 +157,8 @@ export async function startManagedServer(o: ManagedServerOptions): Promise<Manag
     };
     const onExit = () => {
       cleanup();
-      reject(new EngineError(`server for ${o.model} exited before it was ready (code ${proc.exitCode ?? proc.signalCode}; log: ${o.logFile}): ${lastLines(tail)}`));
+      const logNote = logError ? `; log not written: ${logError.message}` : `; log: ${o.logFile}`;
+      reject(new EngineError(`server for ${o.model} exited before it was ready (code ${proc.exitCode ?? proc.signalCode}${logNote}): ${lastLines(tail)}`));
     };
     const onSpawnError = (e: Error) => fail(new EngineError(`cannot start the server: ${e.message}`));
     proc.stdout!.on('data', onOut);
