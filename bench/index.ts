@@ -6,6 +6,7 @@ import simulateBench from './simulate.bench.js';
 import analyzeBench from './analyze.bench.js';
 import serveBench from './serve.bench.js';
 import toolGrammarBench from './tool-grammar.bench.js';
+import bodyCodecBench from './body-codec.bench.js';
 
 /** Every benchmark, in the order `npm run bench` runs them. Each bench file adds itself here (one line). */
-export const BENCHES: BenchModule[] = [proxy, replay, engine, simulateBench, analyzeBench, serveBench, toolGrammarBench];
+export const BENCHES: BenchModule[] = [proxy, replay, engine, simulateBench, analyzeBench, serveBench, toolGrammarBench, bodyCodecBench];

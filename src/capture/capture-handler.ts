@@ -5,23 +5,26 @@
  * the end) through a RequestWriter. A failing writer never breaks forwarding: failures are counted in
  * `stats.dbWriteErrors` and reported once per kind through the logger.
  *
+ * Pieces: request-record.ts (the pending row), upstream-relay.ts (the body relay), response-observer.ts (what the
+ * response said), completed-row.ts (the final row), row-recorder.ts (stats, writes, `onRow` events, shutdown).
+ * Timestamps are wall-clock (`clock.now()`), durations monotonic (`clock.monotonic()`).
+ *
  * `GET /_trace/stats` is answered by the proxy itself (JSON CaptureStats) and is neither forwarded nor recorded.
  */
 import { randomUUID } from 'node:crypto';
-import { isUtf8 } from 'node:buffer';
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { silentLogger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
-import { parseUserId } from '../shared/anthropic.js';
-import type { RequestRowInput } from '../store/requests-repo.js';
-import type { ResponseLog } from '../store/db-types.js';
 import type { RequestWriter } from './request-writer.js';
-import { recordHeaders, isSecretResponseHeader } from './header-redaction.js';
-import { ResponseObserver, type ObservedResponse } from './response-observer.js';
+import { ResponseObserver } from './response-observer.js';
 import { READS_RAW_BODY, rawBodyOf, withDirectBody } from './listen.js';
+import { relayUpstreamBody, webStreamOf } from './upstream-relay.js';
+import { CaptureRows, type CaptureStats, type RowObserver, type RowRecorder } from './row-recorder.js';
+
+export type { CaptureStats, RowEvent, RowObserver } from './row-recorder.js';
 
 export const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate',
@@ -37,37 +40,42 @@ export interface CaptureHandlerOptions {
   logger?: Logger;
   /** Row ids (default: random UUIDs). */
   newId?: () => string;
+  /** Called with each row as it is written: `started` (pending row) and `completed` (final row). Must be quick. */
+  onRow?: RowObserver;
+  /**
+   * Serves every other `/_trace/…` path (the live view, `--ui`): answered here, never forwarded upstream nor
+   * recorded. Without it those paths are forwarded like any other.
+   */
+  ui?: (req: Request) => Promise<Response>;
 }
 
-export interface CaptureStats {
-  /** Requests received (excluding /_trace/stats). */
-  requests: number;
+export interface ShutdownOptions {
+  /** How long in-flight requests may go on finishing normally (ms). */
+  graceMs: number;
+  /** After the cut, how long to wait for the cut rows' own completion before writing them directly (ms). */
+  cutWaitMs?: number;
+}
+
+export interface ShutdownResult {
+  /** In flight when the shutdown began. */
   inFlight: number;
-  complete: number;
-  /** Upstream unreachable or broke mid-response. */
-  errors: number;
-  /** Client went away before the response finished. */
-  aborted: number;
-  /** Row writes that threw (forwarding went on). */
-  dbWriteErrors: number;
+  /** Of those, recorded as cut (aborted, error says "cut by proxy shutdown"). */
+  cut: number;
 }
 
 export type CaptureHandler = ((req: Request) => Promise<Response>) & {
   readonly stats: Readonly<CaptureStats>;
   /** Resolves when no request is in flight and every row has been handed to the writer. */
   idle(): Promise<void>;
+  /**
+   * Lets in-flight requests finish for up to `graceMs`, then cuts the rest: each is recorded as aborted with the
+   * reason (and what was seen of its response) and its upstream request is stopped. Resolves when every row has
+   * been handed to the writer. Stop accepting connections first.
+   */
+  shutdown(options: ShutdownOptions): Promise<ShutdownResult>;
   /** Counts and reports (once per kind) a write failure that surfaced outside `writer.write` (batching writers). */
   reportWriteError(phase: string, e: unknown): void;
 };
-
-type FinalState = 'complete' | 'error' | 'aborted';
-
-function decodeBody(raw: Uint8Array): string {
-  const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-  // Not UTF-8: keep every byte as one char (latin1) so Buffer.from(body, 'latin1') restores it. (A UTF-8 BOM is
-  // kept as U+FEFF.)
-  return isUtf8(buf) ? buf.toString('utf8') : buf.toString('latin1');
-}
 
 export function upstreamTarget(upstream: string, reqUrl: URL): { origin: string; path: string; url: string } {
   const base = new URL(upstream);
@@ -76,304 +84,166 @@ export function upstreamTarget(upstream: string, reqUrl: URL): { origin: string;
   return { origin: base.origin, path, url: `${base.origin}${path}` };
 }
 
-function pendingRow(req: Request, reqUrl: URL, raw: Uint8Array, id: string, startedAt: number, upstreamUrl: string, seq: number): RequestRowInput {
-  const bodyText = decodeBody(raw);
-  let parsed: Record<string, unknown> | undefined;
-  try {
-    const v = bodyText === '' ? undefined : JSON.parse(bodyText);
-    if (v && typeof v === 'object' && !Array.isArray(v)) parsed = v as Record<string, unknown>;
-  } catch {
-    parsed = undefined;
+/** Request headers to forward: all but hop-by-hop, host, content-length and `expect` (answered by the listener). */
+function forwardHeaders(h: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  h.forEach((v, k) => {
+    if (HOP_BY_HOP.has(k) || k === 'host' || k === 'content-length' || k === 'expect') return;
+    out[k] = v;
+  });
+  return out;
+}
+
+/** Response headers for the client (hop-by-hop dropped) and the full list for the row (redacted later). */
+function responseHeaders(up: Dispatcher.ResponseData): { out: Headers; recorded: [string, string][] } {
+  const out = new Headers();
+  const recorded: [string, string][] = [];
+  for (const [k, v] of Object.entries(up.headers)) {
+    if (v === undefined) continue;
+    const name = k.toLowerCase();
+    for (const val of Array.isArray(v) ? v : [v]) {
+      recorded.push([name, val]);
+      if (!HOP_BY_HOP.has(name)) out.append(name, val);
+    }
   }
-  const metadata = parsed?.metadata as { user_id?: unknown } | undefined;
-  return {
-    id,
-    timestamp: new Date(startedAt).toISOString(),
-    method: req.method,
-    endpoint: reqUrl.pathname,
-    headers: JSON.stringify(recordHeaders(req.headers)),
-    body: bodyText,
-    user_agent: req.headers.get('user-agent'),
-    content_type: req.headers.get('content-type'),
-    model: typeof parsed?.model === 'string' ? parsed.model : null,
-    session_id: parseUserId(metadata?.user_id).sessionId ?? null,
-    is_streaming: parsed ? (parsed.stream === true ? 1 : 0) : null,
-    started_at_ms: startedAt,
-    upstream_url: upstreamUrl,
-    seq,
-    request_bytes: raw.byteLength,
-    state: 'pending',
-  };
+  return { out, recorded };
+}
+
+function upstreamFailure(e: unknown): string {
+  const cause = (e as { cause?: unknown }).cause;
+  return `upstream request failed: ${errorMessage(e)}${cause ? ` (${errorMessage(cause)})` : ''}`;
 }
 
 export function createCaptureHandler(options: CaptureHandlerOptions): CaptureHandler {
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? silentLogger;
   const newId = options.newId ?? randomUUID;
-  const stats: CaptureStats = { requests: 0, inFlight: 0, complete: 0, errors: 0, aborted: 0, dbWriteErrors: 0 };
-  const reportedKinds = new Set<string>();
+  const rows = new CaptureRows(clock, options.writer, options.logger ?? silentLogger, options.onRow);
   let seq = 0;
-  let idleWaiters: (() => void)[] = [];
-
-  const reportWriteError = (phase: string, e: unknown) => {
-    stats.dbWriteErrors++;
-    const code = (e as { code?: unknown } | null)?.code;
-    const kind = `${phase}:${typeof code === 'string' ? code : e instanceof Error ? e.name : 'error'}:${errorMessage(e).slice(0, 80)}`;
-    if (!reportedKinds.has(kind)) {
-      reportedKinds.add(kind);
-      logger.error(`capture: cannot write ${phase} row (forwarding continues; further errors of this kind are only counted): ${errorMessage(e)}`);
-    }
-  };
-  const safeWrite = (phase: string, row: RequestRowInput) => {
-    try {
-      options.writer.write(row);
-    } catch (e) {
-      reportWriteError(phase, e);
-    }
-  };
-
-  const settle = () => {
-    stats.inFlight--;
-    if (stats.inFlight === 0) {
-      const w = idleWaiters;
-      idleWaiters = [];
-      for (const f of w) f();
-    }
-  };
 
   async function handle(req: Request): Promise<Response> {
     const reqUrl = new URL(req.url);
     if (req.method === 'GET' && reqUrl.pathname === '/_trace/stats') {
-      return new Response(JSON.stringify(stats), { headers: { 'content-type': 'application/json' } });
+      return new Response(JSON.stringify(rows.stats), { headers: { 'content-type': 'application/json' } });
     }
-    const startedAt = clock.now();
-    stats.requests++;
-    stats.inFlight++;
-    const id = newId();
-    const mySeq = ++seq;
+    if (options.ui && reqUrl.pathname.startsWith('/_trace/')) return options.ui(req);
+    const startedAtMs = clock.now();
+    const startedAtMono = clock.monotonic();
     // The adapter hands over the bytes it read (no web-stream copy); a plain Request is read here.
     const raw = rawBodyOf(req) ?? new Uint8Array(await req.arrayBuffer().catch(() => new ArrayBuffer(0)));
     const target = upstreamTarget(options.upstream, reqUrl);
-    // Only forwarding happens before the upstream request is dispatched.
-    const headers: Record<string, string> = {};
-    req.headers.forEach((v, k) => {
-      // `expect: 100-continue` was already answered by the listening side (and undici refuses it).
-      if (HOP_BY_HOP.has(k) || k === 'host' || k === 'content-length' || k === 'expect') return;
-      headers[k] = v;
-    });
-    const upstreamResponse = options.dispatcher.request({
-      origin: target.origin,
-      path: target.path,
-      method: req.method as Dispatcher.HttpMethod,
-      headers,
-      body: raw.byteLength > 0 ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength) : undefined,
-      signal: req.signal,
-    });
-    // Decoding, parsing, header redaction and the pending-row write run after the request went out (next
-    // check phase, while the upstream works); the completion write waits for them.
-    let base!: RequestRowInput;
-    const pendingWritten = new Promise<void>((resolve) =>
-      setImmediate(() => {
-        try {
-          base = pendingRow(req, reqUrl, raw, id, startedAt, target.url, mySeq);
-          safeWrite('pending', base);
-        } catch (e) {
-          reportWriteError('pending', e);
-          base ??= { id, method: req.method, endpoint: reqUrl.pathname, headers: '{}', body: '', started_at_ms: startedAt, seq: mySeq, upstream_url: target.url, state: 'pending' };
-        } finally {
-          resolve();
-        }
-      }),
-    );
-
-    let done = false;
-    const finish = async (
-      state: FinalState,
-      status: number | null,
-      /** Recorded response headers, or the upstream's raw pairs (redacted here, off the relay path). */
-      respHeaders: Record<string, string[]> | [string, string][] | null,
-      observer: ResponseObserver | null,
-      failure?: string,
-    ) => {
-      if (done) return;
-      done = true;
-      try {
-        await pendingWritten;
-        let obs: ObservedResponse | undefined;
-        try {
-          obs = observer ? await observer.finish() : undefined;
-        } catch (e) {
-          failure ??= `cannot observe response: ${errorMessage(e)}`;
-        }
-        const end = clock.now();
-        const duration = end - startedAt;
-        if (state === 'complete') stats.complete++;
-        else if (state === 'error') stats.errors++;
-        else stats.aborted++;
-        const isStreaming = base.is_streaming ?? (obs?.isSse ? 1 : 0);
-        const response: ResponseLog | null =
-          status === null
-            ? null
-            : {
-                statusCode: status,
-                headers: Array.isArray(respHeaders) ? recordHeaders(respHeaders, isSecretResponseHeader) : (respHeaders ?? {}),
-                ...(obs?.json !== undefined ? { body: obs.json } : {}),
-                ...(obs?.bodyText !== undefined ? { bodyText: obs.bodyText } : {}),
-                responseTime: Math.round(duration),
-                ...(obs?.isSse ? { streamingChunks: obs.dataChunks } : {}),
-                isStreaming: Boolean(obs?.isSse ?? isStreaming),
-                completedAt: new Date(end).toISOString(),
-              };
-        const errors = [failure, obs?.apiError, obs?.decodeError].filter((x): x is string => Boolean(x));
-        const u = obs?.usage;
-        safeWrite('complete', {
-          ...base,
-          status,
-          ttft_ms: obs?.ttftMs ?? null,
-          duration_ms: duration,
-          input_tokens: u?.input_tokens ?? null,
-          output_tokens: u?.output_tokens ?? null,
-          cache_read_input_tokens: u?.cache_read_input_tokens ?? null,
-          cache_creation_input_tokens: u?.cache_creation_input_tokens ?? null,
-          stop_reason: obs?.message?.stop_reason ?? null,
-          message_id: obs?.message?.id || null,
-          error: errors.length > 0 ? errors.join('; ') : null,
-          response: response ? JSON.stringify(response) : null,
-          sse_events: obs?.isSse ? JSON.stringify(obs.sseEvents) : null,
-          response_bytes: obs?.bytes ?? 0,
-          state,
-        });
-      } finally {
-        settle();
-      }
-    };
-
+    const rec = rows.begin({ id: newId(), method: req.method, path: reqUrl.pathname, headers: req.headers, raw, startedAtMs, startedAtMono, upstreamUrl: target.url, seq: ++seq });
+    // One signal for the upstream request: the client's, or the shutdown cut.
+    const upstreamAbort = new AbortController();
+    const onClientAbort = () => upstreamAbort.abort(req.signal.reason);
+    req.signal.addEventListener('abort', onClientAbort, { once: true });
+    rec.abortUpstream = () => upstreamAbort.abort(new Error('proxy shutdown'));
+    // Only forwarding happens before the upstream request is dispatched; the pending row is built next.
     let up: Dispatcher.ResponseData;
     try {
-      up = await upstreamResponse;
+      up = await options.dispatcher.request({
+        origin: target.origin,
+        path: target.path,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: forwardHeaders(req.headers),
+        body: raw.byteLength > 0 ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength) : undefined,
+        signal: upstreamAbort.signal,
+      });
     } catch (e) {
-      if (req.signal.aborted) {
-        void finish('aborted', null, null, null, 'client disconnected before the upstream answered');
-        return new Response(null, { status: 499 });
-      }
-      const msg = `upstream request failed: ${errorMessage(e)}${(e as { cause?: unknown }).cause ? ` (${errorMessage((e as { cause?: unknown }).cause)})` : ''}`;
-      const body = JSON.stringify({ type: 'error', error: { type: 'api_error', message: `trace capture: ${msg}` } });
-      void finish('error', 502, { 'content-type': ['application/json'] }, null, msg);
-      return new Response(body, { status: 502, headers: { 'content-type': 'application/json' } });
+      req.signal.removeEventListener('abort', onClientAbort);
+      return upstreamFailed(rec, req, e);
     }
+    req.signal.removeEventListener('abort', onClientAbort);
+    return relay(rec, req, up);
+  }
 
-    const outHeaders = new Headers();
-    const recorded: [string, string][] = [];
-    for (const [k, v] of Object.entries(up.headers)) {
-      if (v === undefined) continue;
-      const name = k.toLowerCase();
-      for (const val of Array.isArray(v) ? v : [v]) {
-        recorded.push([name, val]);
-        if (HOP_BY_HOP.has(name)) continue;
-        outHeaders.append(name, val);
-      }
+  function upstreamFailed(rec: RowRecorder, req: Request, e: unknown): Response {
+    if (rec.finished || req.signal.aborted) {
+      void rec.finish({ state: 'aborted', status: null, headers: null, observer: null, failure: 'client disconnected before the upstream answered' });
+      return new Response(null, { status: 499 });
     }
-    const respHeaders = recorded; // redacted in finish()
+    const msg = upstreamFailure(e);
+    const body = JSON.stringify({ type: 'error', error: { type: 'api_error', message: `trace capture: ${msg}` } });
+    void rec.finish({ state: 'error', status: 502, headers: { 'content-type': ['application/json'] }, observer: null, failure: msg });
+    return new Response(body, { status: 502, headers: { 'content-type': 'application/json' } });
+  }
+
+  function relay(rec: RowRecorder, req: Request, up: Dispatcher.ResponseData): Response | Promise<Response> {
+    const { out, recorded } = responseHeaders(up);
     const first = (h: string) => {
       const v = up.headers[h];
       return Array.isArray(v) ? v[0] : v;
     };
-    const observer = new ResponseObserver(first('content-type'), first('content-encoding'), startedAt, clock);
+    const observer = new ResponseObserver(first('content-type'), first('content-encoding'), rec.facts.startedAtMono, clock);
     const status = up.statusCode;
+    const response = { status, headers: recorded, observer };
+    rec.response = response;
     const upBody = up.body;
+    rec.abortUpstream = () => upBody.destroy();
     const onAbort = () => {
       upBody.destroy();
-      void finish('aborted', status, respHeaders, observer, 'client disconnected');
+      void rec.finish({ state: 'aborted', ...response, failure: 'client disconnected' });
     };
     req.signal.addEventListener('abort', onAbort, { once: true });
-    const nullBody = status === 204 || status === 304 || req.method === 'HEAD';
-    if (nullBody) {
-      for await (const _ of upBody) void _;
-      req.signal.removeEventListener('abort', onAbort);
-      void finish('complete', status, respHeaders, observer);
-      return new Response(null, { status, headers: outHeaders });
-    }
-
-    // One chunk source, read either by the listen adapter directly or through the web body stream. The upstream
-    // body is read with 'data' events into a short queue (paused when 16 chunks wait): cheaper than an async
-    // iterator per chunk. Chunks that arrived before a failure are still relayed, then the failure is thrown.
-    const queued: Buffer[] = [];
-    let ended = false;
-    let broke: unknown;
-    let wake: (() => void) | undefined;
-    const notify = () => {
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-    upBody.on('data', (c: Buffer) => {
-      queued.push(c);
-      if (queued.length >= 16) upBody.pause();
-      notify();
-    });
-    upBody.once('end', () => {
-      ended = true;
-      notify();
-    });
-    upBody.once('error', (e: unknown) => {
-      broke ??= e;
-      notify();
-    });
-    upBody.once('close', () => {
-      if (!ended) broke ??= new Error('upstream response closed before its end');
-      notify();
-    });
-    const read = async (): Promise<Uint8Array | null> => {
-      while (queued.length === 0 && !ended && broke === undefined) await new Promise<void>((r) => (wake = r));
-      const chunk = queued.shift();
-      if (chunk === undefined) {
-        req.signal.removeEventListener('abort', onAbort);
-        if (broke !== undefined) {
-          if (!done) void finish('error', status, respHeaders, observer, `upstream response broke: ${errorMessage(broke)}`);
-          throw broke;
+    if (status === 204 || status === 304 || req.method === 'HEAD') return nullBody(rec, req, up, out, onAbort);
+    const direct = relayUpstreamBody(upBody, {
+      onChunk: (bytes) => {
+        try {
+          observer.push(bytes);
+        } catch (e) {
+          rows.reportRecordError('observe', `response observer failed: ${errorMessage(e)}`);
         }
-        void finish('complete', status, respHeaders, observer);
-        return null;
-      }
-      if (queued.length === 0 && upBody.isPaused()) upBody.resume();
-      const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      try {
-        observer.push(bytes);
-      } catch (e) {
-        logger.debug(`capture: observer failed: ${errorMessage(e)}`);
-      }
-      return bytes;
-    };
-    const cancel = (reason?: unknown) => {
-      req.signal.removeEventListener('abort', onAbort);
-      upBody.destroy();
-      void finish('aborted', status, respHeaders, observer, `client disconnected${reason ? `: ${errorMessage(reason)}` : ''}`);
-    };
-    const body = new ReadableStream<Uint8Array>(
-      {
-        async pull(controller) {
-          let v: Uint8Array | null;
-          try {
-            v = await read();
-          } catch (e) {
-            controller.error(e);
-            return;
-          }
-          if (v === null) controller.close();
-          else controller.enqueue(v);
-        },
-        cancel,
       },
-      { highWaterMark: 0 },
-    );
-    return withDirectBody(new Response(body, { status, statusText: undefined, headers: outHeaders }), { read, cancel });
+      onEnd: () => {
+        req.signal.removeEventListener('abort', onAbort);
+        void rec.finish({ state: 'complete', ...response });
+      },
+      onBroke: (e) => {
+        req.signal.removeEventListener('abort', onAbort);
+        void rec.finish({ state: 'error', ...response, failure: `upstream response broke: ${errorMessage(e)}` });
+      },
+      onCancel: (reason) => {
+        req.signal.removeEventListener('abort', onAbort);
+        void rec.finish({ state: 'aborted', ...response, failure: `client disconnected${reason ? `: ${errorMessage(reason)}` : ''}` });
+      },
+    });
+    return withDirectBody(new Response(webStreamOf(direct), { status, headers: out }), direct);
+  }
+
+  async function nullBody(rec: RowRecorder, req: Request, up: Dispatcher.ResponseData, out: Headers, onAbort: () => void): Promise<Response> {
+    let failure: string | undefined;
+    try {
+      for await (const _ of up.body) void _;
+    } catch (e) {
+      failure = `upstream response broke: ${errorMessage(e)}`;
+    }
+    req.signal.removeEventListener('abort', onAbort);
+    void rec.finish({ state: failure ? 'error' : 'complete', ...rec.response!, failure });
+    return new Response(null, { status: up.statusCode, headers: out });
+  }
+
+  async function shutdown({ graceMs, cutWaitMs = 2000 }: ShutdownOptions): Promise<ShutdownResult> {
+    const inFlight = rows.stats.inFlight;
+    const cutBefore = rows.stats.cut;
+    await waitIdle(graceMs);
+    const reason = `cut by proxy shutdown: still in flight after the ${graceMs / 1000} s grace`;
+    for (const r of [...rows.inFlight]) void r.cut(reason);
+    await waitIdle(cutWaitMs);
+    for (const r of [...rows.inFlight]) r.forceWrite(`${reason}; its completion did not finish within ${cutWaitMs / 1000} s`);
+    return { inFlight, cut: rows.stats.cut - cutBefore };
+  }
+
+  async function waitIdle(ms: number): Promise<void> {
+    const timer = new AbortController();
+    await Promise.race([rows.idle(), clock.sleep(ms, timer.signal).catch(() => undefined)]);
+    timer.abort();
   }
 
   const handler = handle as CaptureHandler;
-  Object.defineProperty(handler, 'stats', { get: () => stats });
-  handler.reportWriteError = reportWriteError;
+  Object.defineProperty(handler, 'stats', { get: () => rows.stats });
+  handler.reportWriteError = (phase, e) => rows.reportWriteError(phase, e);
   // The listen adapter may then skip the Request's web body stream: `handle` reads rawBodyOf(req).
   Object.defineProperty(handler, READS_RAW_BODY, { value: true });
-  handler.idle = () => (stats.inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r)));
+  handler.idle = () => rows.idle();
+  handler.shutdown = shutdown;
   return handler;
 }

@@ -1,13 +1,16 @@
 /**
  * Header recording in claude-code-proxy's shape (`{ name: [values] }`, Go http.Header-like, names lower-cased)
  * with secrets replaced by `sha256:<first 16 hex of sha256(value)>` — never stored in plain text. The hash lets
- * you tell keys apart (same key → same hash) without keeping them.
+ * you tell keys apart (same key → same hash) without keeping them. The same rule covers query-string
+ * parameters (`?key=…`, `api_key`, `access_token`, signatures) in recorded URLs.
  */
 import { createHash } from 'node:crypto';
 
 /** Request header names whose values are secrets. */
 const ALWAYS_SECRET = new Set(['x-api-key', 'authorization', 'cookie', 'set-cookie', 'proxy-authorization']);
-const SECRET_PATTERN = /key|token|secret|auth/i;
+const SECRET_PATTERN = /key|token|secret|auth|credential|password|passwd|cookie/i;
+/** Query parameters: the header rule plus the short names signed URLs use. */
+const SECRET_QUERY_PATTERN = /key|token|secret|auth|credential|password|passwd|cookie|signature|^sig$|^code$/i;
 
 export function hashSecret(value: string): string {
   return `sha256:${createHash('sha256').update(value).digest('hex').slice(0, 16)}`;
@@ -27,6 +30,37 @@ export function isSecretResponseHeader(name: string): boolean {
   const n = name.toLowerCase();
   if (n.startsWith('anthropic-ratelimit-')) return false;
   return isSecretHeader(n);
+}
+
+/** True when a query parameter's value must be hashed. */
+export function isSecretQueryParam(name: string): boolean {
+  return SECRET_QUERY_PATTERN.test(name);
+}
+
+function decodeQueryPart(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s; // malformed %-escape: the text as sent
+  }
+}
+
+/**
+ * The URL with the values of secret query parameters replaced by their hash (of the decoded value, so `?key=X`
+ * and `x-api-key: X` hash alike); everything else is kept exactly as written.
+ */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const hashAt = url.indexOf('#', q);
+  const query = url.slice(q + 1, hashAt < 0 ? undefined : hashAt);
+  const parts = query.split('&').map((part) => {
+    const eq = part.indexOf('=');
+    if (eq < 0) return part;
+    const name = decodeQueryPart(part.slice(0, eq));
+    return isSecretQueryParam(name) ? `${part.slice(0, eq)}=${hashSecret(decodeQueryPart(part.slice(eq + 1)))}` : part;
+  });
+  return `${url.slice(0, q + 1)}${parts.join('&')}${hashAt < 0 ? '' : url.slice(hashAt)}`;
 }
 
 type HeaderSource = Headers | Record<string, string | string[] | undefined> | Iterable<[string, string]>;

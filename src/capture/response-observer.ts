@@ -1,8 +1,8 @@
 /**
  * Watches a copy of the response bytes the proxy relays (it never changes them): decodes a copy when the body
  * is gzip/br/deflate-encoded, parses SSE (SseParser) and rebuilds the message (MessageAssembler), keeps the
- * raw `data:` payloads and the event list with arrival offsets, and notes TTFT (first content_block_start/delta
- * for SSE; first response byte otherwise).
+ * event list with arrival offsets and raw `data:` payloads, and notes TTFT (first content_block_start/delta for
+ * SSE; first response byte otherwise). Offsets are monotonic-clock differences.
  */
 import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
@@ -18,10 +18,8 @@ export interface ObservedResponse {
   ttftMs: number | null;
   /** Raw bytes relayed (as sent by upstream, before any decoding). */
   bytes: number;
-  /** SSE: every event with its offset from the request start. */
+  /** SSE: every event with its offset from the request start and its raw `data:` payload. */
   sseEvents: RecordedSseEvent[];
-  /** SSE: the `data:` payloads, in order (claude-code-proxy's streamingChunks). */
-  dataChunks: string[];
   /** SSE: the reassembled message; non-SSE JSON: the parsed body. */
   json: unknown;
   /** Non-JSON body text (non-SSE only). */
@@ -45,12 +43,12 @@ export class ResponseObserver {
   private ttftMs: number | null = null;
   private bytes = 0;
   private readonly sseEvents: RecordedSseEvent[] = [];
-  private readonly dataChunks: string[] = [];
 
   constructor(
     contentType: string | undefined,
     contentEncoding: string | undefined,
-    private readonly startedAtMs: number,
+    /** `clock.monotonic()` when the request arrived. */
+    private readonly startedAtMono: number,
     private readonly clock: Clock,
   ) {
     this.isSse = /text\/event-stream/i.test(contentType ?? '');
@@ -74,7 +72,7 @@ export class ResponseObserver {
 
   /** A chunk exactly as relayed. */
   push(chunk: Uint8Array): void {
-    if (this.bytes === 0 && !this.isSse) this.ttftMs = this.clock.now() - this.startedAtMs;
+    if (this.bytes === 0 && !this.isSse) this.ttftMs = this.clock.monotonic() - this.startedAtMono;
     this.bytes += chunk.byteLength;
     if (this.decodeError !== undefined && !this.decoder) return;
     if (this.decoder) {
@@ -92,9 +90,8 @@ export class ResponseObserver {
 
   private events(evs: ReturnType<SseParser['push']>): void {
     for (const ev of evs) {
-      const at = this.clock.now() - this.startedAtMs;
+      const at = this.clock.monotonic() - this.startedAtMono;
       this.sseEvents.push([at, ev.event ?? null, ev.data]);
-      this.dataChunks.push(ev.data);
       const firstContent = this.assembler.pushData(ev.data);
       if (firstContent && this.ttftMs === null) this.ttftMs = at;
     }
@@ -124,7 +121,7 @@ export class ResponseObserver {
       try {
         json = text === '' ? undefined : JSON.parse(text);
       } catch {
-        bodyText = text;
+        bodyText = text; // not JSON: kept as text
       }
       if (json && typeof json === 'object') {
         const o = json as Record<string, unknown>;
@@ -142,7 +139,6 @@ export class ResponseObserver {
       ttftMs: this.ttftMs,
       bytes: this.bytes,
       sseEvents: this.sseEvents,
-      dataChunks: this.dataChunks,
       json,
       bodyText,
       message,

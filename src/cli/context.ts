@@ -11,6 +11,8 @@ export interface CliContext {
   cwd: string;
   /** stderr is a TTY (progress bars go there). */
   isTTY: boolean;
+  /** stdout is a TTY (colour in tables); absent = not a TTY. */
+  stdoutIsTTY?: boolean;
   clock: Clock;
   logger: Logger;
   /** Resolves when the user interrupts (SIGINT/SIGTERM); long-running commands race against it. */

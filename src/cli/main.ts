@@ -1,9 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { systemClock } from '../shared/clock.js';
 import { streamLogger } from '../shared/logger.js';
-import { isTraceError, errorMessage } from '../shared/errors.js';
+import { AbortedError, isTraceError, errorMessage } from '../shared/errors.js';
 import type { CliContext } from './context.js';
 import { COMMANDS } from './commands/index.js';
+import { configureColor } from './output.js';
 
 export const VERSION = '0.1.0';
 
@@ -16,6 +17,8 @@ export function exitCodeFor(e: unknown): number {
       case 'E_INPUT':
       case 'E_SOURCE':
         return 2;
+      case 'E_ABORTED':
+        return 130;
       default:
         return 1;
     }
@@ -46,6 +49,7 @@ export function defaultContext(): CliContext & { shutdown: () => Promise<void> }
     env: process.env,
     cwd: process.cwd(),
     isTTY: Boolean(process.stderr.isTTY),
+    stdoutIsTTY: Boolean(process.stdout.isTTY),
     clock: systemClock,
     logger: streamLogger((l) => process.stderr.write(l + '\n'), Boolean(process.env.TRACE_DEBUG)),
     interrupted: ac.signal,
@@ -58,7 +62,7 @@ export function defaultContext(): CliContext & { shutdown: () => Promise<void> }
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) process.exit(130);
-    ac.abort(new Error(sig));
+    ac.abort(new AbortedError(`interrupted (${sig})`));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -68,6 +72,7 @@ export function defaultContext(): CliContext & { shutdown: () => Promise<void> }
 /** Runs the CLI; resolves to the exit code. Only this layer maps errors to exit codes and one-line messages. */
 export async function main(argv: string[], ctx: CliContext & { shutdown?: () => Promise<void> } = defaultContext()): Promise<number> {
   const program = buildProgram(ctx);
+  configureColor(ctx.env, ctx.stdoutIsTTY ?? false, argv);
   try {
     await program.parseAsync(argv);
     return 0;

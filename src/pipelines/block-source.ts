@@ -1,10 +1,12 @@
-import { openSource, withSyncRequests } from '../store/sources/index.js';
+import { openSource, withSyncRequests, type CorpusInfo } from '../store/sources/index.js';
 import { getTokenizer } from '../analyze/tokenizers/index.js';
 import { blockRequestsOf, type BlockSource } from '../analyze/blocks/from-source.js';
 import type { HashAlgorithm } from '../analyze/blocks/chain-hash.js';
 import { createPolicy, type PolicyOptions } from '../analyze/cache/index.js';
 import { simulate, type CacheScope, type SimulationResult, type WriteAt } from '../analyze/cache/simulator.js';
 import type { PipelineDeps } from './analysis.js';
+import type { OpenedSource } from '../store/sources/source.js';
+import { NO_PROGRESS } from '../shared/progress.js';
 
 export interface BlockSourceLoadOptions {
   sourceKind?: string;
@@ -16,15 +18,39 @@ export interface BlockSourceLoadOptions {
   salt?: string;
 }
 
-export type LoadedBlockSource = BlockSource & { path: string };
+export type LoadedBlockSource = BlockSource & { path: string; corpus: CorpusInfo | null; skipped: number };
 
 /** Any source as block requests: block-level sources as recorded, content sources through the block model. */
 export async function loadBlockSource(path: string, o: BlockSourceLoadOptions, deps: PipelineDeps): Promise<LoadedBlockSource> {
   const tokenizer = getTokenizer(o.tokenizer);
-  const src = openSource(path, { logger: deps.logger, kind: o.sourceKind });
+  const src = openSource(path, { logger: deps.logger, kind: o.sourceKind, progress: deps.progress });
   try {
-    const bs = await blockRequestsOf(await withSyncRequests(src), { tokenizer, hash: o.hash, blockSize: o.blockSize, salt: o.salt ?? '' });
-    return { ...bs, path };
+    const sync = await withSyncRequests(src);
+    // Content sources are read twice (linking, then blocks); progress counts records as they are read.
+    const passes = sync.level === 'content' ? 2 : 1;
+    const total = sync.estimatedCount === null ? null : sync.estimatedCount * passes;
+    const progress = deps.progress?.(total) ?? NO_PROGRESS;
+    progress.start(total ?? 0, 'loading');
+    const counted = <T>(it: Iterable<T>): Iterable<T> => ({
+      *[Symbol.iterator]() {
+        for (const x of it) {
+          deps.signal?.throwIfAborted();
+          yield x;
+          progress.increment();
+        }
+      },
+    });
+    const tracked: OpenedSource = {
+      ...sync,
+      requests: () => counted(sync.requests()),
+      ...(sync.blocks ? { blocks: () => counted(sync.blocks!()) } : {}),
+    };
+    try {
+      const bs = await blockRequestsOf(tracked, { tokenizer, hash: o.hash, blockSize: o.blockSize, salt: o.salt ?? '' });
+      return { ...bs, path, corpus: src.corpus ?? null, skipped: src.stats.skipped };
+    } finally {
+      progress.stop();
+    }
   } finally {
     src.close();
   }
@@ -39,6 +65,19 @@ export interface SimSetup {
   prewarm: boolean;
 }
 
-export function runSimulation(src: BlockSource, s: SimSetup, trackWorkingSet = false): SimulationResult {
-  return simulate(src.requests, { policy: createPolicy(s.policy, s.options), scope: s.scope, writeAt: s.writeAt, prewarm: s.prewarm, trackWorkingSet });
+export function runSimulation(src: BlockSource, s: SimSetup, trackWorkingSet = false, deps?: Pick<PipelineDeps, 'progress'>): SimulationResult {
+  const progress = deps?.progress?.(src.requests.length) ?? NO_PROGRESS;
+  progress.start(src.requests.length, `simulating ${s.policy}`);
+  try {
+    return simulate(src.requests, {
+      policy: createPolicy(s.policy, s.options),
+      scope: s.scope,
+      writeAt: s.writeAt,
+      prewarm: s.prewarm,
+      trackWorkingSet,
+      onProgress: (done) => progress.update(done),
+    });
+  } finally {
+    progress.stop();
+  }
 }

@@ -1,4 +1,15 @@
-import { buildReportHtml } from '../report/html-report.js';
+import { buildReportHtml, type ReportInput } from '../report/html-report.js';
+import {
+  buildExplorerModel,
+  explorerDetail,
+  explorerModelFromSimulation,
+  poolDetails,
+  toolTokenCounter,
+  type ExplorerDetail,
+  type PooledDetails,
+} from '../report/explorer/explorer-model.js';
+import { getTokenizer } from '../analyze/tokenizers/index.js';
+import { iterateRequests, openSource } from '../store/sources/index.js';
 import { sweep } from '../analyze/cache/sweep.js';
 import { summarize, type AnalysisResult } from '../analyze/analyze-requests.js';
 import type { SimulationResult } from '../analyze/cache/simulator.js';
@@ -12,6 +23,19 @@ export interface ReportPipelineOptions extends BlockSourceLoadOptions {
   ttls: (blockSize: number) => number[];
 }
 
+/** Every request's explorer detail (messages, tools with token counts, response), pooled for embedding. */
+async function contentDetails(path: string, o: ReportPipelineOptions, deps: PipelineDeps): Promise<PooledDetails> {
+  const counter = toolTokenCounter(getTokenizer(o.tokenizer));
+  const src = openSource(path, { logger: deps.logger, kind: o.sourceKind });
+  const details: ExplorerDetail[] = [];
+  try {
+    for await (const r of iterateRequests(src)) details.push(explorerDetail(r, counter));
+  } finally {
+    src.close();
+  }
+  return poolDetails(details);
+}
+
 export interface BuiltReport {
   html: string;
   src: LoadedBlockSource;
@@ -23,15 +47,24 @@ export interface BuiltReport {
 export async function buildReport(path: string, o: ReportPipelineOptions, deps: PipelineDeps): Promise<BuiltReport> {
   const src = await loadBlockSource(path, o, deps);
   const s = o.setup(src.blockSize);
-  const sim = runSimulation(src, s, true);
+  const sim = runSimulation(src, s, true, deps);
   const ttlSweep = sweep(src.requests, 'ttl', o.ttls(src.blockSize), { policy: s.policy, options: s.options, scope: s.scope, writeAt: s.writeAt });
   let analysis: AnalysisResult | null = null;
+  let explorer: ReportInput['explorer'];
   if (src.level === 'content') {
     const loaded = await loadAnalysis(path, { sourceKind: o.sourceKind, tokenizer: null, storeIndex: false }, deps);
     analysis = summarize(loaded.facts, loaded.index);
+    const simById = new Map(sim.requests.map((r) => [r.id, r]));
+    explorer = {
+      model: buildExplorerModel({ facts: loaded.facts, index: loaded.index, sim: simById }),
+      details: await contentDetails(path, o, deps),
+    };
+  } else {
+    explorer = { model: explorerModelFromSimulation(sim.requests), details: null };
   }
   const html = buildReportHtml({
     analysis,
+    explorer,
     title: `trace report: ${src.path}`,
     source: { path: src.path, kind: src.kind, blockSize: src.blockSize, requests: src.requests.length, uniqueBlocks: src.uniqueBlocks },
     simulation: sim,

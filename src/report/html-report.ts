@@ -3,6 +3,8 @@ import { createRequire } from 'node:module';
 import type { SimulationResult } from '../analyze/cache/simulator.js';
 import type { SweepResult } from '../analyze/cache/sweep.js';
 import type { AnalysisResult } from '../analyze/analyze-requests.js';
+import { simulationAgents, type ExplorerModel, type PooledDetails } from './explorer/explorer-model.js';
+import { EXPLORER_CSS, EXPLORER_JS } from './explorer/explorer-assets.js';
 
 /** Everything the report shows; built by the CLI from a simulation (with working set) and a TTL sweep. */
 export interface ReportInput {
@@ -13,10 +15,12 @@ export interface ReportInput {
   /** Content sources: the analysis summary (conversations, agents, API tokens, timing); null for block sources. */
   analysis?: AnalysisResult | null;
   generatedAt: string;
+  /** The conversation explorer: its model, and the pooled request details (null for block-level sources). */
+  explorer?: { model: ExplorerModel; details: PooledDetails | null };
 }
 
 /** The chart ids the page renders (tests check each canvas). */
-export const REPORT_CHARTS = ['hit-rate', 'context', 'cache-split', 'ttl-sweep', 'working-set', 'timeline'] as const;
+export const REPORT_CHARTS = ['api-vs-sim', 'hit-rate', 'context', 'cache-split', 'ttl-sweep', 'working-set', 'timeline'] as const;
 
 function uplotAssets(): { js: string; css: string } {
   const req = createRequire(import.meta.url);
@@ -36,6 +40,15 @@ export function reportData(input: ReportInput) {
   const sim = input.simulation;
   const reqs = sim.requests;
   const agents = [...new Set(reqs.map((r) => r.agentId))];
+  // Roles from the explorer's agents (the conversation index) when known, else from the simulation's parents.
+  const known = new Map((input.explorer?.model.agents ?? simulationAgents(reqs)).map((a) => [a.id, a]));
+  const agentLabels = agents.map((a) => {
+    const x = known.get(a);
+    if (!x) return a.slice(0, 12);
+    const parent = x.parent ? known.get(x.parent) : undefined;
+    return x.role === 'sub-agent' ? `${x.label} (sub-agent of ${parent?.label ?? 'main'})` : x.label === x.role ? x.label : `${x.label} (${x.role})`;
+  });
+  const apiRate = input.simulation.overall.apiHitRate;
   const times = [...new Set(reqs.map((r) => r.t))].sort((a, b) => a - b);
   const tIndex = new Map(times.map((t, i) => [t, i]));
   const perAgent = (val: (r: (typeof reqs)[number]) => number | null) =>
@@ -56,12 +69,23 @@ export function reportData(input: ReportInput) {
   });
   const tlX = [...new Set(timeline.flatMap((b) => [b.start, b.end]))].sort((a, b) => a - b);
   const tlSeries = timeline.map((b) => tlX.map((x) => (x >= b.start && x <= b.end ? b.row : null)));
+  const withApi = reqs.filter((r) => r.api);
   return {
     agents,
+    agentLabels,
+    apiVsSim: [withApi.map((_, i) => i + 1), withApi.map((r) => +(r.api!.hitRate * 100).toFixed(2)), withApi.map((r) => +(r.hitRate * 100).toFixed(2))],
+    apiRate: apiRate === null ? null : +(apiRate * 100).toFixed(2),
     hitRate: [times, ...perAgent((r) => +(r.hitRate * 100).toFixed(2))],
     context: [times, ...perAgent((r) => r.api?.contextTokens ?? r.inputTokens)],
     split: [idx, all, created, read],
-    sweep: input.ttlSweep ? [input.ttlSweep.points.map((p) => p.value), input.ttlSweep.points.map((p) => +(p.hitRate * 100).toFixed(2))] : [[], []],
+    sweep: input.ttlSweep
+      ? [
+          input.ttlSweep.points.map((p) => p.value),
+          input.ttlSweep.points.map((p) => +(p.hitRate * 100).toFixed(2)),
+          input.ttlSweep.points.map((p) => (p.apiWeightedHitRate === null ? null : +(p.apiWeightedHitRate * 100).toFixed(2))),
+          input.ttlSweep.points.map(() => (apiRate === null ? null : +(apiRate * 100).toFixed(2))),
+        ]
+      : [[], [], [], []],
     workingSet: [reqs.map((r) => r.t), reqs.map((r) => r.workingSetBlocks ?? 0)],
     timeline: [tlX, ...tlSeries],
     timelineBars: timeline,
@@ -98,44 +122,61 @@ export function buildReportHtml(input: ReportInput): string {
     );
   }
   const charts: [string, string][] = [
+    ['api-vs-sim', 'Hit rate per request: API-reported vs simulated (%, requests with API usage, in send order)'],
     ['hit-rate', 'Simulated hit rate per request, by agent (%)'],
     ['context', 'Context size per request, by agent (tokens; API-reported when known)'],
     ['cache-split', 'Cache read / creation / uncached per request (stacked, simulated tokens)'],
-    ['ttl-sweep', 'TTL sweep: simulated hit rate vs TTL (s)'],
+    ['ttl-sweep', 'TTL sweep: simulated hit rate vs TTL (s), with the API-reported rate for reference (y axis from 0)'],
     ['working-set', 'Working set over time (cached blocks / entries)'],
     ['timeline', 'Agent timeline (first request → last cache write)'],
   ];
+  const ex = input.explorer;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(input.title)}</title>
 <style>${css}
 body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:15px;margin:24px 0 6px}
 table.summary{border-collapse:collapse}table.summary td{border:1px solid #ddd;padding:4px 8px}.chart{min-height:300px}
-footer{margin-top:24px;color:#777;font-size:12px}</style></head>
+footer{margin-top:24px;color:#777;font-size:12px}${EXPLORER_CSS}</style></head>
 <body><h1>${esc(input.title)}</h1>
 <table class="summary">${summary.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('')}</table>
+${ex ? `<h2>Conversation explorer</h2><div id="explorer"></div>` : ''}
 ${charts.map(([id, t]) => `<h2>${esc(t)}</h2><div class="chart" id="${id}"></div>`).join('\n')}
 <footer>Generated by trace report at ${esc(input.generatedAt)}. Hit rates and cache splits are simulated; API figures are as reported in the source.</footer>
 <script>${js}</script>
+<script>${EXPLORER_JS}</script>
 <script>
 const D = ${embed(data)};
+const EX = ${embed(ex ?? null)};
+if (EX) {
+  const P = EX.details;
+  const detailOf = (id) => { const d = P && P.byId[id]; return Promise.resolve(d ? { id, messages: d.m.map((i) => P.messages[i]), tools: d.t.map((i) => P.tools[i]), system: d.s.map((i) => P.system[i]), response: d.response, stopReason: d.stopReason, error: d.error } : null); };
+  window.explorer = TraceExplorer(document.getElementById('explorer'), EX.model, detailOf);
+}
 const W = Math.min(1100, document.body.clientWidth - 20);
 const palette = ['#1f77b4','#ff7f0e','#2ca02c','#d62728','#9467bd','#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf'];
 const col = (i) => palette[i % palette.length];
 const zeroY = { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] };
 function plot(id, opts, data) { new uPlot(Object.assign({ width: W, height: 280, axes: [{}, { size: 80 }] }, opts), data, document.getElementById(id)); }
 // Agent ids are '<conversation>' for a main agent and '<conversation>/sub-N' for sub-agents: label by what differs.
-const agentLabel = (a) => { const i = a.lastIndexOf('/'); return i >= 0 ? a.slice(0, 8) + '…/' + a.slice(i + 1) : a.slice(0, 8) + '… (main)'; };
+const agentLabel = (a) => D.agentLabels[D.agents.indexOf(a)];
 const agentSeries = (points) => D.agents.map((a, i) => ({ label: agentLabel(a), stroke: col(i), spanGaps: true, points: { show: points } }));
-plot('hit-rate', { scales: { x: { time: false } }, series: [{ label: 't (s)' }, ...agentSeries(true)] }, D.hitRate);
+const pctY = { range: [0, 100] };
+plot('api-vs-sim', { scales: { x: { time: false }, y: pctY }, series: [{ label: 'request' },
+  { label: 'API-reported', stroke: '#1f77b4', width: 2, points: { show: true } },
+  { label: 'simulated', stroke: '#ff7f0e', width: 2, dash: [6, 3], points: { show: true } }] }, D.apiVsSim);
+plot('hit-rate', { scales: { x: { time: false }, y: pctY }, series: [{ label: 't (s)' }, ...agentSeries(true)] }, D.hitRate);
 plot('context', { scales: { x: { time: false }, y: zeroY }, series: [{ label: 't (s)' }, ...agentSeries(true)] }, D.context);
 plot('cache-split', { scales: { x: { time: false }, y: zeroY }, series: [{ label: 'request' },
   { label: 'uncached', stroke: '#d62728', fill: 'rgba(214,39,40,0.35)' },
   { label: 'creation', stroke: '#ff7f0e', fill: 'rgba(255,127,14,0.45)' },
   { label: 'read', stroke: '#2ca02c', fill: 'rgba(44,160,44,0.55)' }] }, D.split);
-plot('ttl-sweep', { scales: { x: { time: false } }, series: [{ label: 'ttl (s)' }, { label: 'hit rate %', stroke: '#1f77b4', width: 2, points: { show: true, size: 8 } }] }, D.sweep);
+plot('ttl-sweep', { scales: { x: { time: false }, y: pctY }, series: [{ label: 'ttl (s)' }, { label: 'simulated hit rate %', stroke: '#ff7f0e', width: 2, points: { show: true, size: 8 } },
+  { label: 'simulated, API-weighted %', stroke: '#2ca02c', width: 1, points: { show: true } },
+  { label: 'API-reported %', stroke: '#1f77b4', width: 1, dash: [6, 3], points: { show: false } }] }, D.sweep);
 plot('working-set', { scales: { x: { time: false }, y: zeroY }, series: [{ label: 't (s)' }, { label: 'working set', stroke: '#9467bd', fill: 'rgba(148,103,189,0.25)' }] }, D.workingSet);
 plot('timeline', { scales: { x: { time: false }, y: { range: [0, D.agents.length + 1] } }, series: [{ label: 't (s)' },
   ...D.agents.map((a, i) => ({ label: agentLabel(a), stroke: col(i), width: 10, spanGaps: false, points: { show: true, size: 10 } }))] }, D.timeline);
 </script></body></html>
 `;
 }
+

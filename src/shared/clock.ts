@@ -1,15 +1,20 @@
-/** Injected time source. Production uses `systemClock`; tests use `ManualClock` (no real sleeps). */
+/**
+ * Injected time source. Production uses `systemClock`; tests use `ManualClock` (no real sleeps).
+ * Timestamps come from `now()` (wall clock, `Date.now()`: right after a laptop sleep or an NTP step); durations
+ * from `monotonic()` (never jumps, but stops while the machine sleeps on some systems).
+ */
 export interface Clock {
-  /** Milliseconds since the epoch (fractional allowed). */
+  /** Wall-clock milliseconds since the epoch (fractional allowed): for timestamps. */
   now(): number;
+  /** Monotonic milliseconds from an arbitrary origin: for durations (differences only). */
+  monotonic(): number;
   /** Resolves after `ms` (or rejects with the signal's reason when aborted). */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-const origin = Date.now() - performance.now();
-
 export const systemClock: Clock = {
-  now: () => origin + performance.now(),
+  now: () => Date.now(),
+  monotonic: () => performance.now(),
   sleep: (ms, signal) =>
     new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
@@ -32,12 +37,21 @@ export const systemClock: Clock = {
  */
 export class ManualClock implements Clock {
   private t: number;
+  /** Wall time minus monotonic time: moved by `jumpWall` (a laptop sleep, an NTP step). */
+  private wallOffset = 0;
   private sleepers: { at: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   constructor(startMs = 0) {
     this.t = startMs;
   }
   now(): number {
+    return this.t + this.wallOffset;
+  }
+  monotonic(): number {
     return this.t;
+  }
+  /** The wall clock jumps by `ms` while the monotonic clock stands still (a sleep); sleepers are not woken. */
+  jumpWall(ms: number): void {
+    this.wallOffset += ms;
   }
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);

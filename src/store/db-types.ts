@@ -39,10 +39,46 @@ export interface RequestsTable {
   request_bytes: number | null;
   response_bytes: number | null;
   state: string | null;
+  // migration 3
+  /** How the row got here: `capture`, `import:<kind>`. */
+  origin: string | null;
+  /** The capturing machine's host name and OS user (never a secret). */
+  origin_host: string | null;
+  origin_user: string | null;
+  /** Compact body (body-codec skeleton: literals + segment references); NULL: `body` holds the raw body. */
+  body_skeleton: Uint8Array | null;
+}
+
+export interface ConversationIndexTable {
+  request_id: string;
+  conversation_id: string;
+  agent_id: string;
+  parent_agent_id: string | null;
+  is_subagent: number;
+  turn_index: number;
+  parent_request_id: string | null;
+  spawned_by_request_id: string | null;
+  duplicate_of: string | null;
+  duplicate_kind: string | null;
+  kind: string;
+  side: string | null;
+  linked_by: string;
+  think_time_ms: number | null;
+  api_time_ms: number | null;
+}
+
+export interface BodySegmentsTable {
+  /** Content hash of the raw segment. */
+  id: string;
+  raw_bytes: number;
+  data: Uint8Array;
 }
 
 export interface DatabaseSchema {
   requests: RequestsTable;
+  conversation_index: ConversationIndexTable;
+  conversation_index_meta: { key: string; value: string };
+  body_segments: BodySegmentsTable;
 }
 
 /** claude-code-proxy's response JSON shape (kept for compatibility). */

@@ -64,10 +64,7 @@ export function migrate(db: Db): number {
   for (const m of MIGRATIONS) {
     if (m.version <= current) continue;
     db.transaction(() => {
-      m.up(
-        (sql) => db.exec(sql),
-        (t, c) => hasColumn(db, t, c),
-      );
+      m.sqlite({ exec: (sql) => db.exec(sql), hasColumn: (t, c) => hasColumn(db, t, c) });
       db.pragma(`user_version = ${m.version}`);
     })();
   }

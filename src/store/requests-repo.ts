@@ -6,12 +6,13 @@ import { hasColumn } from './db.js';
 export type RequestRowInput = Pick<RequestsTable, 'id' | 'method' | 'endpoint' | 'headers' | 'body'> &
   Partial<Omit<RequestsTable, 'id' | 'method' | 'endpoint' | 'headers' | 'body'>>;
 
-const WRITABLE: (keyof RequestsTable)[] = [
+/** Every column a writer sets (both dialects; `created_at` keeps its default). */
+export const WRITABLE: readonly (keyof RequestsTable)[] = [
   'id', 'timestamp', 'method', 'endpoint', 'headers', 'body', 'user_agent', 'content_type', 'prompt_grade',
   'response', 'model', 'original_model', 'routed_model', 'session_id', 'is_streaming', 'status',
   'started_at_ms', 'ttft_ms', 'duration_ms', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
   'cache_creation_input_tokens', 'stop_reason', 'message_id', 'error', 'sse_events', 'upstream_url', 'seq',
-  'request_bytes', 'response_bytes', 'state',
+  'request_bytes', 'response_bytes', 'state', 'origin', 'origin_host', 'origin_user', 'body_skeleton',
 ];
 
 interface Statements {
@@ -20,7 +21,7 @@ interface Statements {
 }
 
 /** Columns a completion never rewrites: they were written with the pending row (the ~80 KB body, headers). */
-const PENDING_ONLY = new Set<keyof RequestsTable>(['id', 'headers', 'body']);
+export const PENDING_ONLY: ReadonlySet<keyof RequestsTable> = new Set<keyof RequestsTable>(['id', 'headers', 'body']);
 const cache = new WeakMap<Db, Statements>();
 
 /** Statements are prepared once per connection. */
@@ -41,7 +42,8 @@ function statements(db: Db): Statements {
   return s;
 }
 
-function bind(row: Partial<RequestsTable>, skip?: Set<keyof RequestsTable>): Record<string, unknown> {
+/** The row's values for every WRITABLE column (null when absent; `timestamp` defaults to now). */
+export function bind(row: Partial<RequestsTable>, skip?: ReadonlySet<keyof RequestsTable>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const c of WRITABLE) if (!skip?.has(c) || c === 'id') out[c] = row[c] ?? null;
   if (out.timestamp === null) out.timestamp = new Date().toISOString();

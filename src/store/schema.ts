@@ -82,32 +82,110 @@ CREATE TABLE IF NOT EXISTS conversation_index_meta (
 );
 `;
 
+/**
+ * Migration 3: where a row came from, and content-addressed bodies.
+ * - `origin` (how the row got here: `capture`, `import:<kind>`), `origin_host` / `origin_user` (the capturing
+ *   machine and OS user — never a secret): several proxies writing into one Postgres stay apart.
+ * - compact bodies (src/store/body-codec.ts): `body_segments` (id = content hash of the raw segment, its raw
+ *   length, its stored form: codec byte + compressed bytes) and `requests.body_skeleton` (the request's skeleton:
+ *   literals + ordered segment references). A row whose `body_skeleton` is NULL keeps its raw body in `body`.
+ */
+export const ORIGIN_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['origin', 'TEXT'],
+  ['origin_host', 'TEXT'],
+  ['origin_user', 'TEXT'],
+  ['body_skeleton', 'BLOB'],
+];
+
+export const BODY_SEGMENTS_DDL = `
+CREATE TABLE IF NOT EXISTS body_segments (
+  id TEXT PRIMARY KEY,
+  raw_bytes INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+`;
+
+/**
+ * SQLite's DDL in Postgres spelling: REAL is float4 there (double precision here), BLOB is bytea, DATETIME
+ * defaults become text timestamps, INTEGER may hold epoch milliseconds and byte counts (bigint).
+ */
+export function toPostgresDdl(ddl: string): string {
+  return ddl
+    .replace(/DATETIME DEFAULT CURRENT_TIMESTAMP/g, 'TEXT DEFAULT (now()::text)')
+    .replace(/\bREAL\b/g, 'DOUBLE PRECISION')
+    .replace(/\bBLOB\b/g, 'BYTEA')
+    .replace(/\bINTEGER\b/g, 'BIGINT');
+}
+
+export interface SqliteMigrationContext {
+  exec(sql: string): void;
+  hasColumn(table: string, column: string): boolean;
+}
+
+/**
+ * One ordered list for both dialects: `sqlite` runs inside one transaction (it may inspect the schema: a
+ * claude-code-proxy database is upgraded in place), `postgres` is the list of statements for a fresh server
+ * schema (run in one transaction under an advisory lock, so proxies starting together migrate once).
+ */
 export interface Migration {
   version: number;
   description: string;
-  up: (exec: (sql: string) => void, hasColumn: (table: string, column: string) => boolean) => void;
+  sqlite: (m: SqliteMigrationContext) => void;
+  postgres: () => string[];
+}
+
+function statements(ddl: string): string[] {
+  return ddl.split(';').map((s) => s.trim()).filter(Boolean);
+}
+
+function requestIndexes(): string[] {
+  return [
+    'CREATE INDEX IF NOT EXISTS idx_requests_started ON requests(started_at_ms)',
+    'CREATE INDEX IF NOT EXISTS idx_requests_session ON requests(session_id)',
+    'CREATE INDEX IF NOT EXISTS idx_requests_message ON requests(message_id)',
+  ];
 }
 
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
     description: 'claude-code-proxy requests table + trace capture columns',
-    up(exec, hasColumn) {
+    sqlite({ exec, hasColumn }) {
       exec(CC_PROXY_REQUESTS_DDL);
       for (const [name, type] of TRACE_REQUEST_COLUMNS) {
         if (!hasColumn('requests', name)) exec(`ALTER TABLE requests ADD COLUMN ${name} ${type}`);
       }
-      exec('CREATE INDEX IF NOT EXISTS idx_requests_started ON requests(started_at_ms)');
-      exec('CREATE INDEX IF NOT EXISTS idx_requests_session ON requests(session_id)');
-      exec('CREATE INDEX IF NOT EXISTS idx_requests_message ON requests(message_id)');
+      for (const sql of requestIndexes()) exec(sql);
     },
+    postgres: () => [
+      ...statements(toPostgresDdl(CC_PROXY_REQUESTS_DDL)),
+      ...TRACE_REQUEST_COLUMNS.map(([name, type]) => toPostgresDdl(`ALTER TABLE requests ADD COLUMN IF NOT EXISTS ${name} ${type}`)),
+      ...requestIndexes(),
+    ],
   },
   {
     version: 2,
     description: 'conversation_index: conversation / agent / turn of each request (rebuilt by trace analyze)',
-    up(exec) {
-      exec(CONVERSATION_INDEX_DDL);
+    sqlite: ({ exec }) => exec(CONVERSATION_INDEX_DDL),
+    postgres: () => statements(toPostgresDdl(CONVERSATION_INDEX_DDL)),
+  },
+  {
+    version: 3,
+    description: 'origin of each row (capture host/user, importer) and content-addressed body segments',
+    sqlite({ exec, hasColumn }) {
+      for (const [name, type] of ORIGIN_COLUMNS) {
+        if (!hasColumn('requests', name)) exec(`ALTER TABLE requests ADD COLUMN ${name} ${type}`);
+      }
+      exec(BODY_SEGMENTS_DDL);
+      exec('CREATE INDEX IF NOT EXISTS idx_requests_origin ON requests(origin_host, origin_user)');
     },
+    postgres: () => [
+      ...ORIGIN_COLUMNS.map(([name, type]) => toPostgresDdl(`ALTER TABLE requests ADD COLUMN IF NOT EXISTS ${name} ${type}`)),
+      ...statements(toPostgresDdl(BODY_SEGMENTS_DDL)),
+      'CREATE INDEX IF NOT EXISTS idx_requests_origin ON requests(origin_host, origin_user)',
+      // Keyset pagination of the readers (capture order, see sources/postgres-source.ts).
+      'CREATE INDEX IF NOT EXISTS idx_requests_order ON requests((coalesce(started_at_ms, 0)), (coalesce(seq, 0)), id)',
+    ],
   },
 ];
 

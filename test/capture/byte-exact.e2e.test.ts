@@ -12,6 +12,7 @@ import { createCaptureHandler, type CaptureHandler } from '../../src/capture/cap
 import { createDbWriter } from '../../src/capture/request-writer.js';
 import { listen, type Listening } from '../../src/capture/listen.js';
 import { ManualClock } from '../../src/shared/clock.js';
+import { rowToTraceRequest } from '../../src/store/sources/requests-row.js';
 import type { RecordedSseEvent, RequestsTable } from '../../src/store/db-types.js';
 import { createFakeAnthropic, rawReply, type FakeAnthropic, type FakeReply } from '../helpers/fake-anthropic.js';
 import { messagesBody } from './harness.js';
@@ -113,7 +114,7 @@ describe('capture proxy byte-exactness (real sockets)', () => {
     expect(row.cache_read_input_tokens).toBe(5);
     expect(row.output_tokens).toBe(42);
     expect(row.stop_reason).toBe('end_turn');
-    const msg = JSON.parse(row.response!).body as { content: { text: string }[] };
+    const msg = rowToTraceRequest(row, 'capture').response as unknown as { content: { text: string }[] };
     expect(msg.content[0]!.text).toBe(`héllo ✓ 𝄞 ${big}`);
     const log = JSON.parse(row.response!) as { headers: Record<string, string[]> };
     expect(log.headers['request-id']).toEqual(['req_exact']);

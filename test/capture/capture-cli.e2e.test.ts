@@ -56,12 +56,32 @@ describe('trace capture (process)', () => {
     expect(JSON.stringify(rows)).not.toContain('sk-plain-secret');
   });
 
-  it('SIGTERM with a stream in flight: exits 0, the cut request is stored as aborted and the upstream saw the abort', async () => {
+  it('SIGTERM with a stream that finishes within --shutdown-grace: the client gets it whole and the row is complete', async () => {
+    fake = createFakeAnthropic({ script: () => textReply('v'.repeat(20), { pieceSize: 1, eventDelayMs: 60 }) }); // ~1.5 s
+    await fake.listen();
+    dir = mkdtempSync(join(tmpdir(), 'trace-cap-grace-'));
+    const db = join(dir, 'requests.db');
+    cap = await spawnCapture(['--upstream', fake.url, '--db', db, '--json']);
+    const agent = new Agent();
+    const res = await request(`${cap.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(messagesBody()), dispatcher: agent });
+    const text = res.body.text();
+    await fake.waitFor(() => fake!.messages().length === 1);
+    expect(await cap.stop()).toBe(0);
+    expect(await text).toContain('message_stop');
+    await agent.destroy();
+    expect(JSON.parse(cap.stdout())).toMatchObject({ requests: 1, complete: 1, aborted: 0, cut: 0, inFlight: 0 });
+    const rdb = new Database(db, { readonly: true });
+    const row = rdb.prepare('SELECT state, error, output_tokens FROM requests').get() as RequestsTable;
+    rdb.close();
+    expect(row).toMatchObject({ state: 'complete', error: null });
+  });
+
+  it('SIGTERM with a stream still in flight after the grace: exits 0, the cut request is stored as cut and the upstream saw the abort', async () => {
     fake = createFakeAnthropic({ script: () => textReply('w'.repeat(100), { pieceSize: 1, eventDelayMs: 200 }) });
     await fake.listen();
     dir = mkdtempSync(join(tmpdir(), 'trace-cap-term-'));
     const db = join(dir, 'requests.db');
-    cap = await spawnCapture(['--upstream', fake.url, '--db', db, '--json']);
+    cap = await spawnCapture(['--upstream', fake.url, '--db', db, '--json', '--shutdown-grace', '0.5']);
     const agent = new Agent();
     const res = await request(`${cap.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(messagesBody()), dispatcher: agent });
     const it = res.body[Symbol.asyncIterator]();
@@ -72,11 +92,11 @@ describe('trace capture (process)', () => {
     })()).rejects.toThrow();
     await agent.destroy();
     await fake.waitFor(() => fake!.aborts().length === 1);
-    expect(JSON.parse(cap.stdout())).toMatchObject({ requests: 1, aborted: 1, inFlight: 0 });
+    expect(JSON.parse(cap.stdout())).toMatchObject({ requests: 1, aborted: 1, cut: 1, inFlight: 0 });
     const rdb = new Database(db, { readonly: true });
-    const row = rdb.prepare('SELECT state, error FROM requests').get() as RequestsTable;
+    const row = rdb.prepare('SELECT state, error, status FROM requests').get() as RequestsTable;
     rdb.close();
-    expect(row.state).toBe('aborted');
+    expect(row).toMatchObject({ state: 'aborted', status: 200, error: 'cut by proxy shutdown: still in flight after the 0.5 s grace' });
   });
 
   it('rejects a bad --upstream with exit code 2', async () => {

@@ -5,6 +5,7 @@ import { createCaptureHandler } from '../../src/capture/capture-handler.js';
 import { createDbWriter } from '../../src/capture/request-writer.js';
 import { memoryLogger } from '../../src/shared/logger.js';
 import { parseSse } from '../../src/shared/sse.js';
+import { rowToTraceRequest } from '../../src/store/sources/requests-row.js';
 import type { ResponseLog, RecordedSseEvent } from '../../src/store/db-types.js';
 import { errorReply, rawReply, textReply, toolUseReply } from '../helpers/fake-anthropic.js';
 import { messagesBody, postJson, readAllBytes, startHarness, type Harness } from './harness.js';
@@ -74,8 +75,11 @@ describe('capture handler: recording', () => {
     expect(log.headers['request-id']).toEqual(['req_fake_0']);
     expect(log.headers['anthropic-ratelimit-input-tokens-limit']).toEqual(['2000000']);
     const events = parseSse(text);
-    expect(log.streamingChunks).toEqual(events.map((e) => e.data));
-    expect((log.body as { content: { text: string }[] }).content[0]!.text).toBe('Hello there, this is a streamed answer.');
+    // the stream is stored once (sse_events); the message is rebuilt from it on read
+    expect(log.streamingChunks).toBeUndefined();
+    expect(log.body).toBeUndefined();
+    const read = rowToTraceRequest(r, 'capture');
+    expect((read.response!.content[0] as { text: string }).text).toBe('Hello there, this is a streamed answer.');
     expect(typeof log.completedAt).toBe('string');
     const sse = JSON.parse(r.sse_events!) as RecordedSseEvent[];
     expect(sse.map((e) => e[1])).toEqual(events.map((e) => e.event));
@@ -92,7 +96,7 @@ describe('capture handler: recording', () => {
     await h.handler.idle();
     const r = h.rows()[0]!;
     expect(r.stop_reason).toBe('tool_use');
-    const msg = (JSON.parse(r.response!) as ResponseLog).body as { content: { type: string; input?: unknown; text?: string }[] };
+    const msg = rowToTraceRequest(r, 'capture').response as unknown as { content: { type: string; input?: unknown; text?: string }[] };
     expect(msg.content[0]).toMatchObject({ type: 'text', text: 'Let me read it.' });
     expect(msg.content[1]).toMatchObject({ type: 'tool_use', name: 'Read', input });
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { openDb, type Db } from '../../src/store/db.js';
-import { createCaptureHandler, type CaptureHandler } from '../../src/capture/capture-handler.js';
+import { createCaptureHandler, type CaptureHandler, type CaptureHandlerOptions } from '../../src/capture/capture-handler.js';
 import { createDbWriter, type RequestWriter } from '../../src/capture/request-writer.js';
 import { memoryLogger } from '../../src/shared/logger.js';
 import { createFakeAnthropic, type FakeAnthropic, type FakeScript } from '../helpers/fake-anthropic.js';
@@ -24,7 +24,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { script?: FakeScript; writer?: (db: Db) => RequestWriter } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { script?: FakeScript; writer?: (db: Db) => RequestWriter } & Pick<CaptureHandlerOptions, 'clock' | 'onRow'> = {},
+): Promise<Harness> {
   const fake = createFakeAnthropic({ script: opts.script });
   await fake.listen();
   const dir = mkdtempSync(join(tmpdir(), 'trace-capture-'));
@@ -37,6 +39,8 @@ export async function startHarness(opts: { script?: FakeScript; writer?: (db: Db
     writer: opts.writer ? opts.writer(db) : createDbWriter(db),
     dispatcher,
     logger,
+    clock: opts.clock,
+    onRow: opts.onRow,
   });
   return {
     fake,

@@ -121,7 +121,7 @@ describe('spinMs (real clock: sleep until spinMs before the due time, then poll 
 
   it('never sends before the planned time, keeps plan order, and ends its timers', async () => {
     let sleeps = 0;
-    const counting: Clock = { now: () => systemClock.now(), sleep: (ms, sig) => (sleeps++, systemClock.sleep(ms, sig)) };
+    const counting: Clock = { now: () => systemClock.now(), monotonic: () => systemClock.monotonic(), sleep: (ms, sig) => (sleeps++, systemClock.sleep(ms, sig)) };
     const s = new Scheduler(plan().requests, { timing: 'recorded', speed: 1, clock: counting, spinMs: 1 });
     const got: { id: string; early: number }[] = [];
     for await (const d of s.dispatches()) got.push({ id: d.request.id, early: d.plannedAtMs - counting.now() });

@@ -23,6 +23,8 @@ export interface SimulateOptions {
    * requests: an opaque tools+system prefix whose first API usage was a cache read). Default true.
    */
   prewarm?: boolean;
+  /** Called every 1024 requests and at the end with the number simulated (progress bars). */
+  onProgress?: (done: number) => void;
 }
 
 export interface MissExplanation {
@@ -197,7 +199,9 @@ export function simulate(input: readonly SimRequest[], opts: SimulateOptions): S
     }
   }
 
+  let simulated = 0;
   for (const { r } of order) {
+    if ((++simulated & 1023) === 0) opts.onProgress?.(simulated);
     const now = r.t;
     flush(now);
     const ns = scope === 'global' ? '' : r.conversationId;

@@ -57,5 +57,6 @@ export const registerDoctor: RegisterCommand = (program: Command, ctx: CliContex
         ),
       );
       ctx.stdout(report.ok ? 'all checks passed\n' : `${report.checks.filter((c) => !c.ok).length} check(s) failed\n`);
+      if (failure) throw failure;
     });
 };

@@ -5,11 +5,14 @@ import type { RegisterCommand } from './index.js';
 import { loadAnalysis } from '../../pipelines/analysis.js';
 import { summarize } from '../../analyze/analyze-requests.js';
 import { fmtPct, printJson, table } from '../output.js';
+import { resolveSourcePath } from '../../store/target.js';
+import { shortIds } from '../../shared/short-id.js';
 
 interface ListOptions {
   jsonlDir?: string;
   sourceKind?: string;
   storeIndex: boolean;
+  wide?: boolean;
   json?: boolean;
 }
 
@@ -26,10 +29,11 @@ export const registerList: RegisterCommand = (program: Command, ctx: CliContext)
     .option('--jsonl-dir <dir>', 'Claude Code JSONL to link a DB source by message id')
     .option('--source-kind <kind>', 'force the importer (trace-db, cc-proxy-db, anyclaude, claude-jsonl)')
     .option('--no-store-index', 'do not write the conversation_index table into a trace-db source')
+    .option('--wide', 'full conversation ids (default: short unique prefixes)')
     .option('--json', 'print JSON')
     .action(async (sourceArg: string, opts: ListOptions) => {
       const loaded = await loadAnalysis(
-        resolve(ctx.cwd, sourceArg),
+        resolveSourcePath(sourceArg, ctx.cwd),
         { sourceKind: opts.sourceKind, jsonlDir: opts.jsonlDir && resolve(ctx.cwd, opts.jsonlDir), tokenizer: null, storeIndex: opts.storeIndex },
         pipelineDeps(ctx),
       );
@@ -38,11 +42,12 @@ export const registerList: RegisterCommand = (program: Command, ctx: CliContext)
         printJson(ctx, { source: loaded.source, kind: loaded.kind, skipped: loaded.stats.skipped, conversations: r.conversations });
         return;
       }
+      const short = opts.wide ? null : shortIds(r.conversations.map((c) => c.conversationId));
       ctx.stdout(
         table(
           ['conversation', 'start', 'requests', 'agents', 'models', 'context tokens', 'output', 'API hit rate'],
           r.conversations.map((c) => [
-            c.conversationId,
+            short?.get(c.conversationId) ?? c.conversationId,
             c.startMs === null ? '-' : new Date(c.startMs).toISOString().replace('T', ' ').slice(0, 19),
             c.requests,
             c.subagents ? `${c.agents} (${c.subagents} sub)` : String(c.agents),

@@ -19,6 +19,7 @@ import type { CapacityReport } from '../../replay/capacity.js';
 import { getTokenizer } from '../../analyze/tokenizers/index.js';
 import type { ContentMode, TimingMode } from '../../replay/types.js';
 import type { RunSummary } from '../../replay/metrics.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 interface ReplayCliOptions {
   endpoint?: string;
@@ -215,7 +216,7 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CliContex
       const out = resolve(ctx.cwd, opts.out);
       ensureWritableDir(out);
       const tokenizer = opts.tokenizer ? getTokenizer(opts.tokenizer) : getTokenizer();
-      let plan = await loadPlan(resolve(ctx.cwd, source), {
+      let plan = await loadPlan(resolveSourcePath(source, ctx.cwd), {
         content,
         logger: ctx.logger,
         kind: opts.sourceKind,
@@ -268,7 +269,7 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CliContex
             cpuUsage: () => process.cpuUsage(),
             subagentModel: opts.subagentModel ?? null,
             maxFailedFraction,
-            config: { source: resolve(ctx.cwd, source), source_kind: plan.sourceKind, conversation: opts.conversation ?? null, label: opts.label ?? null, api: backend.name, request: opts.request ?? null },
+            config: { source: resolveSourcePath(source, ctx.cwd), source_kind: plan.sourceKind, conversation: opts.conversation ?? null, label: opts.label ?? null, api: backend.name, request: opts.request ?? null },
           },
           onEvent: (e) => {
             if (e.type === 'server-starting') ctx.logger.info(`starting trace serve --engine ${opts.engine} --model ${e.model} --ctx-size ${e.ctxSize} (log: ${e.log})`);

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { UsageError, errorMessage } from '../../shared/errors.js';
 import { ENGINES, ENGINE_NAMES } from '../../serve/engines/index.js';
-import { createServeHandler, healthBody } from '../../serve/http/server.js';
+import { DEFAULT_MAX_BODY_BYTES, createServeHandler, healthBody } from '../../serve/http/server.js';
 import { listen } from '../../serve/listen.js';
 import { TOOL_GRAMMAR_MODES, parseChoiceList, type ToolGrammarConfig, type ToolGrammarMode } from '../../serve/tool-grammar.js';
 import type { CliContext } from '../context.js';
@@ -28,6 +28,7 @@ interface ServeOpts {
   threads?: number;
   defaultMaxTokens: number;
   maxOutputTokens: number;
+  maxBodyBytes: number;
   toolGrammar: ToolGrammarMode;
   toolGrammarTools?: string;
   toolGrammarPaths?: string;
@@ -52,6 +53,7 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
     .addOption(new Option('--tool-grammar <mode>', 'constrain replies to one well-formed tool call (llama engine; a demo device for random/tiny models): first = when answering a user turn that is not a tool result, always = whenever the request has tools').choices(TOOL_GRAMMAR_MODES).default('off'))
     .option('--tool-grammar-tools <names>', 'comma-separated tools the grammar may call (default: all in the request)')
     .option('--tool-grammar-paths <file>', 'file of newline-separated allowed values for file_path arguments')
+    .option('--max-body-bytes <n>', 'largest accepted request body; larger ones get 413 request_too_large', intArg('--max-body-bytes', 1), DEFAULT_MAX_BODY_BYTES)
     .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
     .action(async (o: ServeOpts) => {
       let toolGrammar: ToolGrammarConfig | undefined;
@@ -86,7 +88,7 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
       });
       let server;
       try {
-        const handler = createServeHandler({ engine, slots: o.slots, maxQueue: o.maxQueue, defaultMaxTokens: o.defaultMaxTokens, maxOutputTokens: o.maxOutputTokens, ...(toolGrammar ? { toolGrammar } : {}), clock: ctx.clock, logger: ctx.logger });
+        const handler = createServeHandler({ engine, slots: o.slots, maxQueue: o.maxQueue, defaultMaxTokens: o.defaultMaxTokens, maxOutputTokens: o.maxOutputTokens, maxBodyBytes: o.maxBodyBytes, ...(toolGrammar ? { toolGrammar } : {}), clock: ctx.clock, logger: ctx.logger });
         server = await listen(handler, { host: o.host, port: o.port, onError: (e) => ctx.logger.warn(`request failed: ${errorMessage(e)}`) });
         const line = `listening on ${server.url}\n`;
         const info = engine.info;

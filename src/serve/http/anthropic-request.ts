@@ -1,6 +1,7 @@
 import { normalizeSystem } from '../../analyze/normalize.js';
 import type { ContentBlock, MessagesRequest, ToolResultBlock, ToolUseBlock } from '../../shared/anthropic.js';
 import { badRequest } from './api-error.js';
+import { checkMessages, optionalIntAtLeast, optionalNumberIn } from './request-checks.js';
 import type { ChatPrompt, ChatToolCall, ChatTurn, GenerationParams } from './chat-types.js';
 
 /**
@@ -21,9 +22,13 @@ export function parseAnthropicRequest(body: unknown, opts: { requireMaxTokens?: 
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('request body must be a JSON object');
   const b = body as MessagesRequest;
   if (typeof b.model !== 'string' || b.model === '') throw badRequest('model: field required');
-  if (!Array.isArray(b.messages)) throw badRequest('messages: field required');
-  if ((opts.requireMaxTokens ?? true) && (typeof b.max_tokens !== 'number' || !Number.isInteger(b.max_tokens) || b.max_tokens < 1))
-    throw badRequest('max_tokens: must be a positive integer');
+  checkMessages(b.messages);
+  if ((opts.requireMaxTokens ?? true) && b.max_tokens === undefined) throw badRequest('max_tokens: field required', 'max_tokens');
+  const maxTokens = optionalIntAtLeast(b.max_tokens, 'max_tokens', 1);
+  // the Anthropic API's ranges
+  const temperature = optionalNumberIn(b.temperature, 'temperature', 0, 1);
+  const topP = optionalNumberIn(b.top_p, 'top_p', 0, 1);
+  optionalIntAtLeast(b.top_k, 'top_k', 0);
   if (b.system !== undefined && typeof b.system !== 'string' && !Array.isArray(b.system)) throw badRequest('system: must be a string or a list of text blocks');
   if (b.stop_sequences !== undefined && (!Array.isArray(b.stop_sequences) || b.stop_sequences.some((s) => typeof s !== 'string')))
     throw badRequest('stop_sequences: must be a list of strings');
@@ -77,9 +82,9 @@ export function parseAnthropicRequest(body: unknown, opts: { requireMaxTokens?: 
     flush();
   });
   const params: GenerationParams = {
-    maxTokens: typeof b.max_tokens === 'number' ? b.max_tokens : 1,
-    temperature: typeof b.temperature === 'number' ? b.temperature : undefined,
-    topP: typeof b.top_p === 'number' ? (b.top_p as number) : undefined,
+    maxTokens: maxTokens ?? 1,
+    temperature,
+    topP,
     stop: b.stop_sequences ?? [],
   };
   const th = (b.thinking as { type?: unknown } | undefined)?.type;

@@ -7,7 +7,7 @@ export type ApiFlavor = 'anthropic' | 'openai';
 export class HttpError extends Error {
   constructor(
     readonly status: number,
-    /** Anthropic error type (invalid_request_error, overloaded_error, not_found_error, api_error). */
+    /** Anthropic error type (invalid_request_error, request_too_large, overloaded_error, not_found_error, api_error). */
     readonly errorType: string,
     message: string,
     readonly param: string | null = null,
@@ -23,12 +23,13 @@ const OPENAI_TYPE: Record<string, string> = {
   invalid_request_error: 'invalid_request_error',
   overloaded_error: 'server_error',
   not_found_error: 'invalid_request_error',
+  request_too_large: 'invalid_request_error',
   api_error: 'server_error',
 };
 
 export function errorBody(flavor: ApiFlavor, e: HttpError): unknown {
   if (flavor === 'anthropic') return { type: 'error', error: { type: e.errorType, message: e.message } };
-  return { error: { message: e.message, type: OPENAI_TYPE[e.errorType] ?? 'server_error', param: e.param, code: e.status === 503 ? 'overloaded' : null } };
+  return { error: { message: e.message, type: OPENAI_TYPE[e.errorType] ?? 'server_error', param: e.param, code: e.status === 503 ? 'overloaded' : e.status === 413 ? 'request_too_large' : null } };
 }
 
 export function errorResponse(flavor: ApiFlavor, e: HttpError): Response {

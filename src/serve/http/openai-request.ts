@@ -1,4 +1,5 @@
 import { badRequest } from './api-error.js';
+import { checkMessages, optionalIntAtLeast, optionalNumberIn } from './request-checks.js';
 import type { ChatPrompt, ChatToolCall, ChatTurn, GenerationParams, ToolSpec } from './chat-types.js';
 
 /** Validates an OpenAI Chat Completions body and converts it to a ChatPrompt (system/developer messages at
@@ -23,11 +24,14 @@ export function parseOpenAiRequest(body: unknown, defaultMaxTokens: number): Ope
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('request body must be a JSON object');
   const b = body as Record<string, unknown>;
   if (typeof b.model !== 'string' || b.model === '') throw badRequest("you must provide a model parameter", 'model');
-  if (!Array.isArray(b.messages) || b.messages.length === 0) throw badRequest("'messages' must be a non-empty array", 'messages');
-  if (b.n !== undefined && b.n !== 1) throw badRequest('only n=1 is supported', 'n');
-  const maxRaw = b.max_completion_tokens ?? b.max_tokens;
-  if (maxRaw !== undefined && maxRaw !== null && (typeof maxRaw !== 'number' || !Number.isInteger(maxRaw) || maxRaw < 1))
-    throw badRequest('max_tokens must be a positive integer', 'max_tokens');
+  checkMessages(b.messages);
+  if (b.n !== undefined && b.n !== null && b.n !== 1) throw badRequest('n: only n=1 is supported', 'n');
+  const maxRaw = b.max_completion_tokens !== undefined && b.max_completion_tokens !== null ? optionalIntAtLeast(b.max_completion_tokens, 'max_completion_tokens', 1) : optionalIntAtLeast(b.max_tokens, 'max_tokens', 1);
+  // OpenAI's ranges
+  const temperature = optionalNumberIn(b.temperature, 'temperature', 0, 2);
+  const topP = optionalNumberIn(b.top_p, 'top_p', 0, 1);
+  optionalNumberIn(b.presence_penalty, 'presence_penalty', -2, 2);
+  optionalNumberIn(b.frequency_penalty, 'frequency_penalty', -2, 2);
   let stop: string[] = [];
   if (typeof b.stop === 'string') stop = [b.stop];
   else if (Array.isArray(b.stop)) {
@@ -84,8 +88,8 @@ export function parseOpenAiRequest(body: unknown, defaultMaxTokens: number): Ope
   });
   const params: GenerationParams = {
     maxTokens: typeof maxRaw === 'number' ? maxRaw : defaultMaxTokens,
-    temperature: typeof b.temperature === 'number' ? b.temperature : undefined,
-    topP: typeof b.top_p === 'number' ? b.top_p : undefined,
+    temperature,
+    topP,
     seed: typeof b.seed === 'number' ? b.seed : undefined,
     stop,
   };

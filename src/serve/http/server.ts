@@ -25,6 +25,8 @@ export interface ServeHandlerOptions {
   maxOutputTokens?: number;
   /** `--tool-grammar`: grammar-constrained tool calls (llama engine; see src/serve/tool-grammar.ts). */
   toolGrammar?: ServeDeps['toolGrammar'];
+  /** Largest accepted request body in bytes (default 32 MiB); larger → 413 request_too_large. */
+  maxBodyBytes?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -42,6 +44,7 @@ export function createServeHandler(opts: ServeHandlerOptions): Handler {
   const metrics = new ServerMetrics();
   const deps: ServeDeps = { engine: opts.engine, queue, metrics, clock: opts.clock ?? systemClock, logger: opts.logger ?? silentLogger, maxOutputTokens: opts.maxOutputTokens ?? 0, ...(opts.toolGrammar ? { toolGrammar: opts.toolGrammar } : {}) };
   const info = opts.engine.info;
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const handler = async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
@@ -61,13 +64,13 @@ export function createServeHandler(opts: ServeHandlerOptions): Handler {
         }
       }
       if (req.method === 'POST') {
-        if (path === '/v1/messages') return await anthropicMessages(deps, await readJson(req), req.signal);
+        if (path === '/v1/messages') return await anthropicMessages(deps, await readJson(req, maxBody), req.signal);
         if (path === '/v1/messages/count_tokens') {
-          const p = parseAnthropicRequest(await readJson(req), { requireMaxTokens: false });
+          const p = parseAnthropicRequest(await readJson(req, maxBody), { requireMaxTokens: false });
           const { tokens } = await tokenizePrompt(opts.engine, p.prompt);
           return jsonResponse({ input_tokens: tokens.length });
         }
-        if (path === '/v1/chat/completions') return await openAiChat(deps, await readJson(req), req.signal, opts.defaultMaxTokens ?? 1024);
+        if (path === '/v1/chat/completions') return await openAiChat(deps, await readJson(req, maxBody), req.signal, opts.defaultMaxTokens ?? 1024);
       }
       throw new HttpError(404, 'not_found_error', `${req.method} ${url.pathname} is not served here`);
     } catch (e) {
@@ -80,8 +83,33 @@ export function createServeHandler(opts: ServeHandlerOptions): Handler {
   return Object.assign(handler, { metrics, queue });
 }
 
-async function readJson(req: Request): Promise<unknown> {
-  const text = await req.text();
+/** Default `--max-body-bytes`: larger than any real Claude Code request (~1–3 MB with long histories). */
+export const DEFAULT_MAX_BODY_BYTES = 32 * 2 ** 20;
+
+/**
+ * Reads a JSON body of at most `limit` bytes: a larger Content-Length is refused before reading, and a body that
+ * streams past the limit is cancelled as soon as it does (never buffered beyond it). 413 request_too_large.
+ */
+export async function readJson(req: Request, limit: number): Promise<unknown> {
+  const tooLarge = (n: number, exact: boolean) => new HttpError(413, 'request_too_large', `request body is ${exact ? '' : 'more than '}${n} bytes; the limit is ${limit} bytes (--max-body-bytes)`);
+  const declared = Number(req.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(declared, true);
+  const chunks: Uint8Array[] = [];
+  if (req.body) {
+    const reader = req.body.getReader();
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > limit) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge(limit, false);
+      }
+      chunks.push(value);
+    }
+  }
+  const text = chunks.length === 1 ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength).toString('utf8') : Buffer.concat(chunks).toString('utf8');
   try {
     return JSON.parse(text);
   } catch {

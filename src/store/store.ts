@@ -1,0 +1,222 @@
+import pg from 'pg';
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import { StoreError, errorMessage } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { kyselyFor, openDb, type Db } from './db.js';
+import type { DatabaseSchema, RequestsTable } from './db-types.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { PENDING_ONLY, WRITABLE, bind, writeCaptureRows, type RequestRowInput } from './requests-repo.js';
+import type { DbTarget } from './target.js';
+
+/**
+ * One store interface over kysely, two dialects: SQLite (better-sqlite3, the embedded default) and Postgres (`pg`,
+ * for a team: many proxies write into one server). Everything that must run on both goes through `db` (kysely);
+ * SQLite additionally exposes its raw connection (`sqlite`) for the two hot paths that kysely would slow down —
+ * capture's synchronous batched writer and the analyzers' rowid-ordered body reads (see sources/sqlite-source.ts).
+ */
+export interface Store {
+  readonly target: DbTarget;
+  readonly dialect: DbTarget['dialect'];
+  readonly db: Kysely<DatabaseSchema>;
+  /** The raw better-sqlite3 connection (SQLite only). */
+  readonly sqlite: Db | null;
+  /**
+   * Inserts rows that are not there yet (by `id`; re-inserting the same ids is a no-op, so an importer that
+   * derives ids from its records' content can run twice). `origin` fields fill the row's origin columns where
+   * the row leaves them empty.
+   */
+  insertRequests(rows: readonly RequestRowInput[], origin?: RowOrigin): Promise<InsertResult>;
+  /** Capture's rows: a `pending` row is upserted, a finished one completes it (body/headers not resent). */
+  writeCaptureRows(rows: readonly RequestRowInput[]): Promise<void>;
+  countRequests(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface RowOrigin {
+  /** `capture`, `import:<kind>`. */
+  origin?: string | null;
+  host?: string | null;
+  user?: string | null;
+}
+
+export interface InsertResult {
+  inserted: number;
+  /** Rows whose id was already stored. */
+  existing: number;
+}
+
+export interface OpenStoreOptions {
+  /** No migration, no writes (Postgres: read-only transactions). */
+  readonly?: boolean;
+  /** Fail unless the database exists and holds a `requests` table. */
+  mustExist?: boolean;
+  /** Postgres pool size (default 4). */
+  maxConnections?: number;
+  logger?: Logger;
+}
+
+/** Rows per INSERT statement (SQLite allows 32766 bound values; 200 × 40 columns stays far below). */
+const INSERT_CHUNK = 200;
+
+export function withOrigin(row: RequestRowInput, origin: RowOrigin | undefined): RequestRowInput {
+  if (!origin) return row;
+  return {
+    ...row,
+    origin: row.origin ?? origin.origin ?? null,
+    origin_host: row.origin_host ?? origin.host ?? null,
+    origin_user: row.origin_user ?? origin.user ?? null,
+  };
+}
+
+async function insertChunks(db: Kysely<DatabaseSchema>, rows: readonly RequestRowInput[], origin: RowOrigin | undefined): Promise<InsertResult> {
+  let inserted = 0;
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+    const values = rows.slice(i, i + INSERT_CHUNK).map((r) => bind(withOrigin(r, origin)) as unknown as RequestsTable);
+    const res = await db
+      .insertInto('requests')
+      .values(values)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
+    inserted += Number(res.numInsertedOrUpdatedRows ?? 0n);
+  }
+  return { inserted, existing: rows.length - inserted };
+}
+
+async function count(db: Kysely<DatabaseSchema>): Promise<number> {
+  const r = await db.selectFrom('requests').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+// ---------------------------------------------------------------------------------------------------- SQLite
+
+function openSqliteStore(target: Extract<DbTarget, { dialect: 'sqlite' }>, options: OpenStoreOptions): Store {
+  const raw = openDb(target.path, { readonly: options.readonly, mustExist: options.mustExist });
+  const db = kyselyFor(raw);
+  return {
+    target,
+    dialect: 'sqlite',
+    db,
+    sqlite: raw,
+    insertRequests: (rows, origin) => insertChunks(db, rows, origin),
+    async writeCaptureRows(rows) {
+      writeCaptureRows(raw, rows as RequestRowInput[]);
+    },
+    countRequests: () => count(db),
+    async close() {
+      if (raw.open) raw.close();
+    },
+  };
+}
+
+// -------------------------------------------------------------------------------------------------- Postgres
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+/** bigint / numeric come back as JS numbers (counts, epoch ms and byte sizes stay far below 2^53). */
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID || oid === NUMERIC_OID) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format ?? 'text');
+  },
+};
+
+const MIGRATION_LOCK = 7_311_853_001;
+
+async function migratePostgres(db: Kysely<DatabaseSchema>): Promise<number> {
+  return db.transaction().execute(async (trx: Transaction<DatabaseSchema>) => {
+    await sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`.execute(trx);
+    await sql`CREATE TABLE IF NOT EXISTS trace_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`.execute(trx);
+    const row = await sql<{ value: string }>`SELECT value FROM trace_meta WHERE key = 'schema_version'`.execute(trx);
+    const current = Number(row.rows[0]?.value ?? 0);
+    if (current > SCHEMA_VERSION) {
+      throw new StoreError(`database schema version ${current} is newer than this trace (${SCHEMA_VERSION}); upgrade trace`);
+    }
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      for (const stmt of m.postgres()) await sql.raw(stmt).execute(trx);
+    }
+    await sql`INSERT INTO trace_meta (key, value) VALUES ('schema_version', ${String(SCHEMA_VERSION)})
+              ON CONFLICT (key) DO UPDATE SET value = excluded.value`.execute(trx);
+    return SCHEMA_VERSION;
+  });
+}
+
+/** Upsert where non-null values win (capture's pending row, or a completion whose pending row is missing). */
+async function upsertPg(trx: Kysely<DatabaseSchema>, row: RequestRowInput): Promise<void> {
+  const values = bind(row) as unknown as RequestsTable;
+  await trx
+    .insertInto('requests')
+    .values(values)
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet(
+        Object.fromEntries(
+          WRITABLE.filter((c) => c !== 'id').map((c) => [c, sql`coalesce(excluded.${sql.ref(c)}, requests.${sql.ref(c)})`]),
+        ) as never,
+      ),
+    )
+    .execute();
+}
+
+/** The completion UPDATE (body/headers not sent again); false when the row is not there. */
+async function completePg(trx: Kysely<DatabaseSchema>, row: RequestRowInput): Promise<boolean> {
+  const values = bind(row, PENDING_ONLY);
+  const set = Object.fromEntries(
+    WRITABLE.filter((c) => !PENDING_ONLY.has(c)).map((c) => [c, sql`coalesce(${values[c]}, ${sql.ref(c)})`]),
+  );
+  const res = await trx.updateTable('requests').set(set as never).where('id', '=', row.id).executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+export async function writeCaptureRowsPg(db: Kysely<DatabaseSchema>, rows: readonly RequestRowInput[]): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    for (const r of rows) {
+      if (r.state && r.state !== 'pending' && (await completePg(trx, r))) continue;
+      await upsertPg(trx, r);
+    }
+  });
+}
+
+async function openPostgresStore(target: Extract<DbTarget, { dialect: 'postgres' }>, options: OpenStoreOptions): Promise<Store> {
+  const pool = new pg.Pool({
+    connectionString: target.url,
+    max: options.maxConnections ?? 4,
+    types: pgTypes,
+    ...(options.readonly ? { options: '-c default_transaction_read_only=on' } : {}),
+  });
+  // An idle connection dropped by the server must not crash the process; the next query reports the failure.
+  pool.on('error', (e) => options.logger?.warn(`postgres ${target.display}: ${errorMessage(e)}`));
+  const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await sql`SELECT 1`.execute(db);
+  } catch (e) {
+    await db.destroy().catch(() => undefined);
+    throw new StoreError(`cannot connect to ${target.display}: ${errorMessage(e)}`, { cause: e });
+  }
+  try {
+    if (!options.readonly) await migratePostgres(db);
+    if (options.mustExist || options.readonly) {
+      const t = await sql<{ n: number }>`SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'requests'`.execute(db);
+      if (Number(t.rows[0]?.n ?? 0) === 0) throw new StoreError(`${target.display} has no "requests" table (capture or import into it first)`);
+    }
+  } catch (e) {
+    await db.destroy().catch(() => undefined);
+    if (e instanceof StoreError) throw e;
+    throw new StoreError(`cannot prepare ${target.display}: ${errorMessage(e)}`, { cause: e });
+  }
+  return {
+    target,
+    dialect: 'postgres',
+    db,
+    sqlite: null,
+    insertRequests: (rows, origin) => insertChunks(db, rows, origin),
+    writeCaptureRows: (rows) => writeCaptureRowsPg(db, rows),
+    countRequests: () => count(db),
+    close: () => db.destroy(),
+  };
+}
+
+/** Opens (and unless read-only, migrates) the store a `--db` target names. Throws StoreError (E_STORE). */
+export async function openStore(target: DbTarget, options: OpenStoreOptions = {}): Promise<Store> {
+  return target.dialect === 'sqlite' ? openSqliteStore(target, options) : openPostgresStore(target, options);
+}
