@@ -298,7 +298,8 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CliContex
 
 function printSeries(ctx: CliContext, series: SeriesResult, json: boolean, planned: number, traceName: string): void {
   const { runs } = series;
-  const allFailed = runs.length > 0 && runs.every((r) => r.result.summary.requests.ok === 0);
+  // Ctrl-C is the user's choice: its partial results are saved and are not a failure.
+  const allFailed = !series.interrupted && runs.length > 0 && runs.every((r) => r.result.summary.requests.ok === 0);
   const failure = allFailed ? new FailedError(`no request of the replay succeeded (results in ${runs.map((r) => r.file).join(', ')})`) : null;
   if (json) {
     const single = runs.length === 1 ? { file: runs[0]!.file, status: runs[0]!.result.status, validity: runs[0]!.result.validity, config: runs[0]!.result.config, summary: runs[0]!.result.summary } : {};
