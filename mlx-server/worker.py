@@ -1,7 +1,7 @@
 """trace MLX worker: one mlx-lm model behind a stdio JSON-lines protocol (spoken by src/mlx/worker-client.ts).
 
 Requests, one JSON object per line on stdin: {"id": N, "op": ..., ...}
-  info                      -> model facts (model_id, context_size, kv_bytes_per_token, stop_tokens, chat_template)
+  info                      -> model facts (model_id, context_size, kv_bytes_per_token, stop_tokens, chat_template, bos_token, eos_token)
   tokenize {text}           -> {tokens}
   detokenize {tokens}       -> {text}
   generate {tokens, max_tokens, temperature, top_p, seed, src, dst, keep, copy, evict}
@@ -59,6 +59,9 @@ def model_facts(model, tokenizer, model_path):
         "kv_bytes_per_token": int(layers * kv_heads * head_dim * 2 * 2),
         "stop_tokens": stop,
         "chat_template": getattr(tokenizer, "chat_template", None),
+        # texts the chat template renders as bos_token / eos_token
+        "bos_token": getattr(tokenizer, "bos_token", None),
+        "eos_token": getattr(tokenizer, "eos_token", None),
     }
 
 

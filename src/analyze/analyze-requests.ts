@@ -6,6 +6,8 @@ import { Interner, extractFacts, type RequestFacts } from './request-facts.js';
 import { buildConversationIndex, type AgentInfo, type ConversationIndex, type ConversationInfo } from './conversation-index.js';
 import { distribution, type Distribution } from './percentiles.js';
 import { REQUEST_KINDS, type RequestKind } from './classify.js';
+import { CostAccumulator, type CostSummary } from './cost.js';
+import { DEFAULT_PRICES, type PriceTable } from './prices.js';
 
 /**
  * `analyzeRequests(requests, options)`: the whole `trace analyze` computation as a pure function (requests in,
@@ -17,6 +19,8 @@ import { REQUEST_KINDS, type RequestKind } from './classify.js';
  * cacheCreation). `breakdown` is OUR tokenizer's count of the normalised prompt; `calibration.ratio` =
  * API context / our count over requests that have both a complete body and usage, and `breakdown.scaled`
  * multiplies our numbers by it (an estimate of how the API's count splits across tools/system/messages).
+ * PRICED: `cost` (and each conversation's `costUsd`) is the measured usage times the list prices of
+ * `options.prices` (src/analyze/cost.ts has the formula); unpriced models are listed, never guessed.
  */
 export interface AnalyzeOptions {
   /** Tokenizer for the breakdown; null/undefined = no breakdown (linking and usage only). */
@@ -27,6 +31,8 @@ export interface AnalyzeOptions {
   counter?: TokenCounter;
   /** Called after each request is reduced (progress bars). */
   onProgress?: (done: number) => void;
+  /** Prices for `cost` (default: the dated table in prices.ts). */
+  prices?: PriceTable;
 }
 
 export interface UsageTotals {
@@ -82,7 +88,10 @@ export interface AnalysisResult {
     cacheHits: number;
   } | null;
   biggestTools: { name: string; tokens: number; requests: number; totalTokens: number }[];
-  conversations: (ConversationInfo & UsageTotals & { tokenHitRate: number | null })[];
+  /** Cost at list prices of the usage above, per model and total, and what caching saved. */
+  cost: CostSummary;
+  /** `costUsd`: priced cost of the conversation (null when none of its models is priced). */
+  conversations: (ConversationInfo & UsageTotals & { tokenHitRate: number | null; costUsd: number | null })[];
 }
 
 function zero(): UsageTotals {
@@ -132,6 +141,7 @@ export function analyzeRequests(requests: Iterable<TraceRequest>, options: Analy
 /** The summary over already-reduced facts and their index. */
 export function summarize(facts: readonly RequestFacts[], index: ConversationIndex, options: AnalyzeOptions = {}): AnalysisResult {
   const idx = new Map(index.requests.map((r) => [r.id, r]));
+  const prices = options.prices ?? DEFAULT_PRICES;
   const only = options.conversationId;
   const sel = facts.filter((f) => !only || idx.get(f.id)?.conversationId === only);
   const selIdx = sel.map((f) => idx.get(f.id)!);
@@ -144,6 +154,8 @@ export function summarize(facts: readonly RequestFacts[], index: ConversationInd
   const perModel = new Map<string, UsageTotals & { requests: number }>();
   const perAgent = new Map<string, UsageTotals & { requests: number }>();
   const perConv = new Map<string, UsageTotals>();
+  const cost = new CostAccumulator();
+  const convCost = new Map<string, CostAccumulator>();
   let hits = 0;
   let withUsage = 0;
   let errors = 0;
@@ -174,6 +186,10 @@ export function summarize(facts: readonly RequestFacts[], index: ConversationInd
     let pc = perConv.get(r.conversationId);
     if (!pc) perConv.set(r.conversationId, (pc = zero()));
     addUsage(pc, f);
+    cost.add(f.model, f.usage);
+    let cc = convCost.get(r.conversationId);
+    if (!cc) convCost.set(r.conversationId, (cc = new CostAccumulator()));
+    cc.add(f.model, f.usage);
   });
 
   let breakdown: AnalysisResult['breakdown'] = null;
@@ -269,9 +285,10 @@ export function summarize(facts: readonly RequestFacts[], index: ConversationInd
       .map(([name, t]) => ({ name, ...t }))
       .sort((a, b) => b.tokens - a.tokens || a.name.localeCompare(b.name))
       .slice(0, 15),
+    cost: cost.summary(prices),
     conversations: convs.map((c) => {
       const u = perConv.get(c.conversationId) ?? zero();
-      return { ...c, ...u, tokenHitRate: rate(u.cacheRead, u.context) };
+      return { ...c, ...u, tokenHitRate: rate(u.cacheRead, u.context), costUsd: convCost.get(c.conversationId)?.summary(prices).total?.total ?? null };
     }),
   };
   return deepFreeze(result);

@@ -4,12 +4,13 @@
  */
 import type { Db } from '../store/db.js';
 import { writeCaptureRow, writeCaptureRows, type RequestRowInput } from '../store/requests-repo.js';
+import { withOrigin, type RowOrigin, type Store } from '../store/store.js';
 
 export interface RequestWriter {
   /** May throw synchronously (the handler catches, counts and reports). */
   write(row: RequestRowInput): void;
-  /** Writes whatever is queued now (batching writers); a no-op for immediate writers. */
-  flush?(): void;
+  /** Writes whatever is queued now (batching writers; resolves once written for async stores); a no-op for immediate writers. */
+  flush?(): void | Promise<void>;
 }
 
 /**
@@ -25,6 +26,8 @@ export interface BatchingWriterOptions {
   onError: (e: unknown, row: RequestRowInput) => void;
   /** Schedules the flush (default: setImmediate, i.e. once per event-loop turn). */
   schedule?: (fn: () => void) => void;
+  /** Fills each row's origin columns (capture host/user) where the row leaves them empty. */
+  origin?: RowOrigin;
 }
 
 /**
@@ -39,7 +42,7 @@ export function createBatchingDbWriter(db: Db, options: BatchingWriterOptions): 
   const flush = () => {
     scheduled = false;
     if (queue.length === 0) return;
-    const rows = queue;
+    const rows = options.origin ? queue.map((r) => withOrigin(r, options.origin)) : queue;
     queue = [];
     try {
       writeCaptureRows(db, rows);
@@ -66,4 +69,60 @@ export function createBatchingDbWriter(db: Db, options: BatchingWriterOptions): 
       return queue.length;
     },
   };
+}
+
+/**
+ * The async twin for a server store (Postgres): rows queue while one batch is in flight and the next batch takes
+ * everything queued meanwhile, each in one transaction (one round trip per row inside it, no connection per
+ * stream). Rows of one request stay in order (pending before completion). A failed batch is retried row by row;
+ * each row that still fails goes to `onError`. `flush()` resolves once everything queued so far is written.
+ */
+export function createAsyncBatchingWriter(
+  writeBatch: (rows: readonly RequestRowInput[]) => Promise<void>,
+  options: Omit<BatchingWriterOptions, 'schedule'>,
+): RequestWriter & { flush(): Promise<void>; readonly queued: number } {
+  let queue: RequestRowInput[] = [];
+  let running: Promise<void> | null = null;
+  const drain = async () => {
+    while (queue.length > 0) {
+      const rows = options.origin ? queue.map((r) => withOrigin(r, options.origin)) : queue;
+      queue = [];
+      try {
+        await writeBatch(rows);
+      } catch {
+        for (const r of rows) {
+          try {
+            await writeBatch([r]);
+          } catch (e) {
+            options.onError(e, r);
+          }
+        }
+      }
+    }
+  };
+  const kick = () => {
+    running ??= drain().finally(() => {
+      running = null;
+      if (queue.length > 0) kick();
+    });
+    return running;
+  };
+  return {
+    write(row) {
+      queue.push(row);
+      void kick();
+    },
+    async flush() {
+      while (running || queue.length > 0) await kick();
+    },
+    get queued() {
+      return queue.length;
+    },
+  };
+}
+
+/** The capture writer for a store: the synchronous batched writer on SQLite (latency), the async one elsewhere. */
+export function createStoreWriter(store: Store, options: Omit<BatchingWriterOptions, 'schedule'>): RequestWriter & { flush(): void | Promise<void> } {
+  if (store.sqlite) return createBatchingDbWriter(store.sqlite, options);
+  return createAsyncBatchingWriter((rows) => store.writeCaptureRows(rows), options);
 }

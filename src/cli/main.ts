@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { systemClock } from '../shared/clock.js';
 import { streamLogger } from '../shared/logger.js';
-import { isTraceError, errorMessage } from '../shared/errors.js';
+import { AbortedError, isTraceError, errorMessage } from '../shared/errors.js';
 import type { CliContext } from './context.js';
 import { COMMANDS } from './commands/index.js';
 import { configureColor } from './output.js';
@@ -17,6 +17,8 @@ export function exitCodeFor(e: unknown): number {
       case 'E_INPUT':
       case 'E_SOURCE':
         return 2;
+      case 'E_ABORTED':
+        return 130;
       default:
         return 1;
     }
@@ -60,7 +62,7 @@ export function defaultContext(): CliContext & { shutdown: () => Promise<void> }
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) process.exit(130);
-    ac.abort(new Error(sig));
+    ac.abort(new AbortedError(`interrupted (${sig})`));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -28,6 +28,10 @@ function describe(rule: NumberRule): string {
   return kind;
 }
 
+/** `--prices <file>` (analyze, list, report, simulate). */
+export const PRICES_OPTION_HELP =
+  'JSON price file laid over the built-in dated list prices: {"models": {"<model id>": {"input", "cache_write_5m", "cache_write_1h", "cache_read", "output"}}} in USD per million tokens';
+
 /** Parses one numeric flag value; `flag` is the flag as the user typed it (e.g. "--port"). */
 export function parseNumber(value: string, flag: string, rule: NumberRule = {}): number {
   const n = value.trim() === '' ? NaN : Number(value);

@@ -14,6 +14,8 @@ export interface WorkerInfo {
   kv_bytes_per_token: number;
   stop_tokens: number[];
   chat_template: string | null;
+  bos_token?: string | null;
+  eos_token?: string | null;
 }
 
 export class MlxSupervisor {

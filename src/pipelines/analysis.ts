@@ -1,4 +1,6 @@
-import { iterateRequests, openSource } from '../store/sources/index.js';
+import { iterateRequests, openSource, probe } from '../store/sources/index.js';
+import { tracelabImporter, type RoundBlockRequest } from '../store/sources/tracelab.js';
+import { summarizeRounds, type RoundsSummary } from '../analyze/rounds-summary.js';
 import { openDb } from '../store/db.js';
 import { writeConversationIndex } from '../store/conversation-index-repo.js';
 import { getTokenizer, TOKENIZERS } from '../analyze/tokenizers/index.js';
@@ -21,6 +23,23 @@ export interface PipelineDeps {
   progress?: ProgressFactory;
   /** Aborts long work between records (Ctrl-C). */
   signal?: AbortSignal;
+}
+
+/** Records between two yields to the event loop (so a Ctrl-C, a macrotask, can abort a long synchronous loop). */
+const YIELD_EVERY = 16;
+
+/**
+ * Passes records through, checking the signal before each and yielding to the event loop every YIELD_EVERY
+ * records: a sync source behind `for await` only ever runs microtasks, so without the yield the SIGINT handler
+ * (and with it the abort) could not run until the whole source was read.
+ */
+export async function* interruptible<T>(records: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
+  let n = 0;
+  for await (const r of records) {
+    if (++n % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    signal?.throwIfAborted();
+    yield r;
+  }
 }
 
 export const ANALYZE_DEFAULT_TOKENIZER = 'claude';
@@ -64,10 +83,7 @@ export async function loadAnalysis(path: string, opts: LoadAnalysisOptions, deps
     const progress = deps.progress?.(src.estimatedCount) ?? NO_PROGRESS;
     progress.start(src.estimatedCount ?? 0, 'analysing');
     const collector = new FactsCollector({ tokenizer: opts.tokenizer ? getTokenizer(opts.tokenizer) : null, onProgress: (n) => progress.update(n) });
-    for await (const r of iterateRequests(src)) {
-      deps.signal?.throwIfAborted();
-      collector.add(r);
-    }
+    for await (const r of interruptible(iterateRequests(src), deps.signal)) collector.add(r);
     progress.stop();
     ({ facts, counter } = collector.result());
   } finally {
@@ -117,7 +133,7 @@ export async function findRequest(path: string, wanted: string, o: { sourceKind?
   let found: TraceRequest | undefined;
   const prefixMatches: string[] = [];
   try {
-    for await (const r of iterateRequests(src)) {
+    for await (const r of interruptible(iterateRequests(src), deps.signal)) {
       if (r.id === wanted || r.messageId === wanted) return r;
       if (r.id.startsWith(wanted) || (r.messageId ?? '').startsWith(wanted)) {
         prefixMatches.push(r.id);
@@ -130,4 +146,20 @@ export async function findRequest(path: string, wanted: string, o: { sourceKind?
   if (prefixMatches.length > 1) throw new UsageError(`"${wanted}" is ambiguous: ${prefixMatches.slice(0, 5).join(', ')}…`);
   if (!found) throw new InputError(`no request "${wanted}" in ${path}`);
   return found;
+}
+
+/**
+ * Round traces (TraceLab: no content, no hash ids) get their own summary in `trace analyze`; null when `path` is
+ * another kind of source.
+ */
+export function loadRounds(path: string, o: { sourceKind?: string }, deps: PipelineDeps): { source: string; kind: string; skipped: number; summary: RoundsSummary } | null {
+  if (o.sourceKind && o.sourceKind !== 'tracelab') return null;
+  const p = probe(path);
+  if (!o.sourceKind && !tracelabImporter.detect(p)) return null;
+  const src = tracelabImporter.open(path, { logger: deps.logger });
+  try {
+    return { source: path, kind: src.kind, skipped: src.stats.skipped, summary: summarizeRounds([...src.blocks!()] as RoundBlockRequest[]) };
+  } finally {
+    src.close();
+  }
 }

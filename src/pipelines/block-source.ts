@@ -1,4 +1,4 @@
-import { openSource, withSyncRequests } from '../store/sources/index.js';
+import { openSource, withSyncRequests, type CorpusInfo } from '../store/sources/index.js';
 import { getTokenizer } from '../analyze/tokenizers/index.js';
 import { blockRequestsOf, type BlockSource } from '../analyze/blocks/from-source.js';
 import type { HashAlgorithm } from '../analyze/blocks/chain-hash.js';
@@ -18,12 +18,12 @@ export interface BlockSourceLoadOptions {
   salt?: string;
 }
 
-export type LoadedBlockSource = BlockSource & { path: string };
+export type LoadedBlockSource = BlockSource & { path: string; corpus: CorpusInfo | null; skipped: number };
 
 /** Any source as block requests: block-level sources as recorded, content sources through the block model. */
 export async function loadBlockSource(path: string, o: BlockSourceLoadOptions, deps: PipelineDeps): Promise<LoadedBlockSource> {
   const tokenizer = getTokenizer(o.tokenizer);
-  const src = openSource(path, { logger: deps.logger, kind: o.sourceKind });
+  const src = openSource(path, { logger: deps.logger, kind: o.sourceKind, progress: deps.progress });
   try {
     const sync = await withSyncRequests(src);
     // Content sources are read twice (linking, then blocks); progress counts records as they are read.
@@ -47,7 +47,7 @@ export async function loadBlockSource(path: string, o: BlockSourceLoadOptions, d
     };
     try {
       const bs = await blockRequestsOf(tracked, { tokenizer, hash: o.hash, blockSize: o.blockSize, salt: o.salt ?? '' });
-      return { ...bs, path };
+      return { ...bs, path, corpus: src.corpus ?? null, skipped: src.stats.skipped };
     } finally {
       progress.stop();
     }

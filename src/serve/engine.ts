@@ -17,10 +17,13 @@ export interface EngineInfo {
   contextSize: number;
   /** How contextSize was chosen (trained context, memory cap or --ctx-size) and why. */
   contextChoice?: import('./context-size.js').ContextChoice;
-  /** Chat template family hint for the HTTP layer ('qwen3', 'chatml', 'llama3', 'raw', …). */
+  /** Chat template family ('qwen3', 'chatml', 'llama3', 'raw', …): the fallback renderer when there is no Jinja template. */
   chatTemplate: string;
-  /** Jinja chat template from the model file when present (informational). */
+  /** Jinja chat template from the model file when present: the HTTP layer renders prompts with it. */
   chatTemplateSource?: string;
+  /** Text of the BOS / EOS tokens (the template's `bos_token` / `eos_token`). */
+  bosToken?: string;
+  eosToken?: string;
   /** Bytes of KV cache per token (for --cache-bytes accounting and /metrics). */
   kvBytesPerToken: number;
   /** Token ids that end generation (EOS / EOT). */

@@ -89,6 +89,13 @@ export interface Usage {
   output_tokens: number;
   cache_read_input_tokens: number;
   cache_creation_input_tokens: number;
+  /** How the cache writes split by lifetime (billed at different rates), when the API reported it. */
+  cache_creation?: CacheCreationSplit;
+}
+
+export interface CacheCreationSplit {
+  ephemeral_5m_input_tokens: number;
+  ephemeral_1h_input_tokens: number;
 }
 
 export type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'pause_turn' | 'refusal' | string;

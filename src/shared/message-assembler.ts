@@ -1,4 +1,4 @@
-import type { AssistantMessage, ContentBlock, StreamEvent, Usage } from './anthropic.js';
+import type { AssistantMessage, CacheCreationSplit, ContentBlock, StreamEvent, Usage } from './anthropic.js';
 import { emptyUsage } from './anthropic.js';
 
 /**
@@ -124,6 +124,8 @@ export class MessageAssembler {
       const v = u[k];
       if (typeof v === 'number') this.usage[k] = v;
     }
+    const split = cacheCreationSplit(u.cache_creation);
+    if (split) this.usage.cache_creation = split;
   }
 
   get hasUsage(): boolean {
@@ -138,15 +140,27 @@ export class MessageAssembler {
   }
 }
 
-/** Normalise any usage-like object into a full Usage (missing fields → 0). */
+/** The 5 m / 1 h cache-write split of a usage object, when present and numeric. */
+export function cacheCreationSplit(c: unknown): CacheCreationSplit | undefined {
+  if (!c || typeof c !== 'object') return undefined;
+  const o = c as Record<string, unknown>;
+  const m5 = o.ephemeral_5m_input_tokens;
+  const h1 = o.ephemeral_1h_input_tokens;
+  if (typeof m5 !== 'number' && typeof h1 !== 'number') return undefined;
+  return { ephemeral_5m_input_tokens: typeof m5 === 'number' ? m5 : 0, ephemeral_1h_input_tokens: typeof h1 === 'number' ? h1 : 0 };
+}
+
+/** Normalise any usage-like object into a full Usage (missing fields → 0; the cache-write split kept when given). */
 export function toUsage(u: unknown): Usage | undefined {
   if (!u || typeof u !== 'object') return undefined;
   const o = u as Record<string, unknown>;
   const n = (k: string) => (typeof o[k] === 'number' ? (o[k] as number) : 0);
+  const split = cacheCreationSplit(o.cache_creation);
   return {
     input_tokens: n('input_tokens'),
     output_tokens: n('output_tokens'),
     cache_read_input_tokens: n('cache_read_input_tokens'),
     cache_creation_input_tokens: n('cache_creation_input_tokens'),
+    ...(split ? { cache_creation: split } : {}),
   };
 }

@@ -16,7 +16,7 @@ import { JsonScanError, keyIs, scanArray, scanObject, skipWs, type MemberRange }
  * self-describing, so the default codec can change without a migration.
  */
 
-export type SegmentKind = 'tool' | 'system' | 'message' | 'block' | 'value' | 'body';
+export type SegmentKind = 'tool' | 'system' | 'message' | 'block' | 'value' | 'body' | 'run';
 
 export interface BodySegment {
   /** 32 lowercase hex chars: SHA-256 of `bytes`, first 16 bytes. */
@@ -61,6 +61,12 @@ const SKELETON_VERSION = 1;
 const OP_LIT = 0;
 const OP_REF = 1;
 const OP_SPLICE = 2;
+const OP_RUN = 3;
+/** Runs (see chunkRuns): a boundary after 1 in RUN_AVG_REFS references, at most RUN_MAX_REFS per run. */
+const RUN_AVG_REFS = 16;
+const RUN_MAX_REFS = 64;
+/** Bodies with fewer ops than this keep every op in the skeleton. */
+const RUN_MIN_OPS = 24;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Hashing and compression
@@ -72,15 +78,19 @@ export function segmentId(bytes: Uint8Array): string {
 /** Stored form of `bytes`: codec byte + payload; falls back to raw where compression does not shrink it. */
 export function compressSegment(bytes: Uint8Array, codec: Codec = DEFAULT_CODEC): Buffer {
   let payload: Buffer | null = null;
+  // A window no larger than the segment: most segments are 0.1–10 KB, where setting up the default 4 MB / 32 KB
+  // window costs more than compressing (decoders accept any window size, so this is not part of the format).
+  const bits = Math.ceil(Math.log2(bytes.length + 1));
   if (codec === 'brotli') {
     payload = brotliCompressSync(bytes, {
       params: {
         [zlibConstants.BROTLI_PARAM_QUALITY]: 5,
         [zlibConstants.BROTLI_PARAM_MODE]: zlibConstants.BROTLI_MODE_TEXT,
         [zlibConstants.BROTLI_PARAM_SIZE_HINT]: bytes.length,
+        [zlibConstants.BROTLI_PARAM_LGWIN]: Math.max(10, Math.min(24, bits)),
       },
     });
-  } else if (codec === 'deflate') payload = deflateRawSync(bytes, { level: 6 });
+  } else if (codec === 'deflate') payload = deflateRawSync(bytes, { level: 6, windowBits: Math.max(9, Math.min(15, bits)) });
   const tag = payload && payload.length < bytes.length ? CODEC_TAG[codec] : CODEC_TAG.raw;
   const out = Buffer.allocUnsafe(1 + (tag === CODEC_TAG.raw ? bytes.length : payload!.length));
   out[0] = tag;
@@ -222,30 +232,25 @@ function toBuffer(body: Uint8Array | string): Buffer {
   return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
-/**
- * Cuts a body into a skeleton and its distinct segments. Pure: no IO; the caller stores the skeleton and those of
- * `segments` its store does not have yet (compressed with compressSegment), or uses writeBody for both.
- */
-export function encodeBody(body: Uint8Array | string, opts: EncodeOptions = {}): EncodedBody {
-  const b = toBuffer(body);
-  const minBytes = opts.minSegmentBytes ?? MIN_SEGMENT_BYTES;
-  const pieces = splitBody(b);
-  const split = pieces !== null;
-  const candidates = pieces ?? [{ start: 0, end: b.length, kind: 'body' as const, path: '' }];
-  const w = new ByteWriter();
-  w.byte(SKELETON_MAGIC);
-  w.byte(SKELETON_VERSION);
-  w.varint(b.length);
-  const segments = new Map<string, BodySegment>();
+/** One serialised skeleton op; `boundary`: a content-defined run boundary follows it (see chunkRuns). */
+interface OpBytes {
+  bytes: Buffer;
+  boundary: boolean;
+}
+
+/** The leaf ops of a body: literals between segments, REF / SPLICE for segments (collected into `segments`). */
+function leafOps(b: Buffer, pieces: Piece[], minBytes: number, segments: Map<string, BodySegment>): OpBytes[] {
+  const ops: OpBytes[] = [];
   let lit = 0;
   const literal = (upTo: number) => {
-    if (upTo > lit) {
-      w.byte(OP_LIT);
-      w.varint(upTo - lit);
-      w.bytes(b.subarray(lit, upTo));
-    }
+    if (upTo <= lit) return;
+    const w = new ByteWriter();
+    w.byte(OP_LIT);
+    w.varint(upTo - lit);
+    w.bytes(b.subarray(lit, upTo));
+    ops.push({ bytes: w.done(), boundary: false });
   };
-  for (const p of candidates) {
+  for (const p of pieces) {
     const cutLen = p.cut ? p.cut[1] - p.cut[0] : 0;
     if (p.end - p.start - cutLen < minBytes) continue; // stays in the literal run
     literal(p.start);
@@ -253,29 +258,76 @@ export function encodeBody(body: Uint8Array | string, opts: EncodeOptions = {}):
     const id = segmentId(bytes);
     if (!segments.has(id)) segments.set(id, { id, bytes, kind: p.kind, path: p.path });
     const idBytes = Buffer.from(id, 'hex');
+    const w = new ByteWriter();
+    w.byte(p.cut ? OP_SPLICE : OP_REF);
+    w.bytes(idBytes);
     if (p.cut) {
-      w.byte(OP_SPLICE);
-      w.bytes(idBytes);
       w.varint(p.cut[0] - p.start);
       w.varint(cutLen);
       w.bytes(b.subarray(p.cut[0], p.cut[1]));
-    } else {
-      w.byte(OP_REF);
-      w.bytes(idBytes);
     }
+    ops.push({ bytes: w.done(), boundary: idBytes[ID_BYTES - 1]! % RUN_AVG_REFS === 0 });
     lit = p.end;
   }
   literal(b.length);
-  return { skeleton: compressSegment(w.done(), opts.codec ?? DEFAULT_CODEC), segments: [...segments.values()], size: b.length, split };
+  return ops;
 }
 
-type SkeletonOp = { op: 'lit'; bytes: Buffer } | { op: 'ref'; id: string } | { op: 'splice'; id: string; at: number; bytes: Buffer };
+/**
+ * Groups the ops into runs that are themselves segments, so a skeleton costs O(runs), not O(blocks): a run ends
+ * after a reference whose id's last byte is 0 mod RUN_AVG_REFS (content-defined, so the runs of an append-only
+ * history are the same in every request) or after RUN_MAX_REFS references. The ops after the last boundary (the
+ * newest blocks, which change every request) stay inline.
+ */
+function chunkRuns(ops: OpBytes[], segments: Map<string, BodySegment>): Buffer[] {
+  const top: Buffer[] = [];
+  let run: Buffer[] = [];
+  let refs = 0;
+  for (const o of ops) {
+    run.push(o.bytes);
+    if (o.bytes[0] !== OP_LIT) refs++;
+    if (!o.boundary && refs < RUN_MAX_REFS) continue;
+    if (run.length === 1) top.push(run[0]!);
+    else {
+      const bytes = Buffer.concat(run);
+      const id = segmentId(bytes);
+      if (!segments.has(id)) segments.set(id, { id, bytes, kind: 'run', path: '' });
+      top.push(Buffer.from([OP_RUN]), Buffer.from(id, 'hex'));
+    }
+    run = [];
+    refs = 0;
+  }
+  top.push(...run);
+  return top;
+}
 
-function parseSkeleton(stored: Uint8Array): { size: number; ops: SkeletonOp[] } {
-  const s = decompressSegment(stored);
-  let i = 0;
+/**
+ * Cuts a body into a skeleton and its distinct segments. Pure: no IO; the caller stores the skeleton and those of
+ * `segments` its store does not have yet (compressed with compressSegment), or uses writeBody for both.
+ */
+export function encodeBody(body: Uint8Array | string, opts: EncodeOptions = {}): EncodedBody {
+  const b = toBuffer(body);
+  const pieces = splitBody(b);
+  const segments = new Map<string, BodySegment>();
+  const ops = leafOps(b, pieces ?? [{ start: 0, end: b.length, kind: 'body', path: '' }], opts.minSegmentBytes ?? MIN_SEGMENT_BYTES, segments);
+  const w = new ByteWriter();
+  w.byte(SKELETON_MAGIC);
+  w.byte(SKELETON_VERSION);
+  w.varint(b.length);
+  for (const o of ops.length >= RUN_MIN_OPS ? chunkRuns(ops, segments) : ops.map((o) => o.bytes)) w.bytes(o);
+  return { skeleton: compressSegment(w.done(), opts.codec ?? DEFAULT_CODEC), segments: [...segments.values()], size: b.length, split: pieces !== null };
+}
+
+type SkeletonOp =
+  | { op: 'lit'; bytes: Buffer }
+  | { op: 'ref'; id: string }
+  | { op: 'splice'; id: string; at: number; bytes: Buffer }
+  | { op: 'run'; id: string };
+
+/** Parses serialised ops from `s[i..]`; runs may not nest. */
+function parseOps(s: Buffer, i: number, what: string, allowRuns: boolean): SkeletonOp[] {
   const bad = (why: string): never => {
-    throw new StoreError(`body skeleton is corrupt: ${why} at byte ${i}`);
+    throw new StoreError(`${what} is corrupt: ${why} at byte ${i}`);
   };
   const varint = (): number => {
     let v = 0;
@@ -292,9 +344,6 @@ function parseSkeleton(stored: Uint8Array): { size: number; ops: SkeletonOp[] } 
     if (i + n > s.length) bad('truncated');
     return s.subarray(i, (i += n));
   };
-  if (s[i++] !== SKELETON_MAGIC) bad('not a body skeleton');
-  if (s[i++] !== SKELETON_VERSION) bad(`unsupported version ${s[1]}`);
-  const size = varint();
   const ops: SkeletonOp[] = [];
   while (i < s.length) {
     const op = s[i++];
@@ -304,16 +353,49 @@ function parseSkeleton(stored: Uint8Array): { size: number; ops: SkeletonOp[] } 
       const id = take(ID_BYTES).toString('hex');
       const at = varint();
       ops.push({ op: 'splice', id, at, bytes: take(varint()) });
-    } else bad(`unknown op ${op}`);
+    } else if (op === OP_RUN && allowRuns) ops.push({ op: 'run', id: take(ID_BYTES).toString('hex') });
+    else bad(`unknown op ${op}`);
   }
-  return { size, ops };
+  return ops;
 }
 
-/** Distinct segment ids a stored skeleton references (fetch them in one query, then decodeBody). */
-export function skeletonRefs(skeleton: Uint8Array): string[] {
+function parseSkeleton(stored: Uint8Array): { size: number; ops: SkeletonOp[] } {
+  const s = decompressSegment(stored);
+  if (s[0] !== SKELETON_MAGIC) throw new StoreError('body skeleton is corrupt: not a body skeleton');
+  if (s[1] !== SKELETON_VERSION) throw new StoreError(`body skeleton has unsupported version ${s[1]}`);
+  let i = 2;
+  let size = 0;
+  for (let mul = 1; ; mul *= 128) {
+    const c = s[i++];
+    if (c === undefined) throw new StoreError('body skeleton is corrupt: truncated header');
+    size += (c & 0x7f) * mul;
+    if (c < 0x80) break;
+  }
+  return { size, ops: parseOps(s, i, 'body skeleton', true) };
+}
+
+function runOps(id: string, bytes: Uint8Array): SkeletonOp[] {
+  return parseOps(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, `run segment ${id}`, false);
+}
+
+/**
+ * Distinct segment ids a stored skeleton references directly: leaf segments and runs (`runs`), whose raw bytes
+ * (runSegmentRefs) name further leaves. readBody does both rounds; a custom reader fetches `ids`, then the leaves.
+ */
+export function skeletonRefs(skeleton: Uint8Array): { ids: string[]; runs: string[] } {
   const ids = new Set<string>();
-  for (const o of parseSkeleton(skeleton).ops) if (o.op !== 'lit') ids.add(o.id);
-  return [...ids];
+  const runs = new Set<string>();
+  for (const o of parseSkeleton(skeleton).ops) {
+    if (o.op === 'lit') continue;
+    ids.add(o.id);
+    if (o.op === 'run') runs.add(o.id);
+  }
+  return { ids: [...ids], runs: [...runs] };
+}
+
+/** Leaf segment ids named by a run segment's raw bytes. */
+export function runSegmentRefs(id: string, raw: Uint8Array): string[] {
+  return [...new Set(runOps(id, raw).flatMap((o) => (o.op === 'lit' ? [] : [o.id])))];
 }
 
 export interface DecodeOptions {
@@ -323,25 +405,30 @@ export interface DecodeOptions {
 
 /**
  * Reassembles a body from its stored skeleton. `getSegment` returns a segment's RAW bytes (decompressSegment of the
- * stored form), or undefined when missing (an error: E_STORE).
+ * stored form) — runs and leaves alike — or undefined when missing (an error: E_STORE).
  */
 export function decodeBody(skeleton: Uint8Array, getSegment: (id: string) => Uint8Array | undefined, opts: DecodeOptions = {}): Buffer {
   const { size, ops } = parseSkeleton(skeleton);
   const parts: Uint8Array[] = [];
-  for (const o of ops) {
-    if (o.op === 'lit') {
-      parts.push(o.bytes);
-      continue;
-    }
-    const seg = getSegment(o.id);
-    if (!seg) throw new StoreError(`body segment ${o.id} is missing from the store`);
-    if (opts.verify && segmentId(seg) !== o.id) throw new StoreError(`body segment ${o.id} does not match its hash`);
-    if (o.op === 'ref') parts.push(seg);
+  const get = (id: string): Uint8Array => {
+    const seg = getSegment(id);
+    if (!seg) throw new StoreError(`body segment ${id} is missing from the store`);
+    if (opts.verify && segmentId(seg) !== id) throw new StoreError(`body segment ${id} does not match its hash`);
+    return seg;
+  };
+  const emit = (o: SkeletonOp): void => {
+    if (o.op === 'lit') parts.push(o.bytes);
+    else if (o.op === 'run') for (const r of runOps(o.id, get(o.id))) emit(r);
     else {
-      if (o.at > seg.length) throw new StoreError(`body skeleton splices segment ${o.id} past its end`);
-      parts.push(seg.subarray(0, o.at), o.bytes, seg.subarray(o.at));
+      const seg = get(o.id);
+      if (o.op === 'ref') parts.push(seg);
+      else {
+        if (o.at > seg.length) throw new StoreError(`body skeleton splices segment ${o.id} past its end`);
+        parts.push(seg.subarray(0, o.at), o.bytes, seg.subarray(o.at));
+      }
     }
-  }
+  };
+  for (const o of ops) emit(o);
   const out = Buffer.concat(parts);
   if (out.length !== size) throw new StoreError(`reassembled body is ${out.length} bytes, skeleton says ${size}`);
   return out;
@@ -422,21 +509,65 @@ export async function writeBody(store: SegmentStore, body: Uint8Array | string, 
   };
 }
 
-/** Reads a body back from its skeleton: one getMany for all its segments. */
-export async function readBody(store: SegmentStore, skeleton: Uint8Array, opts: DecodeOptions = {}): Promise<Buffer> {
-  const found = await store.getMany(skeletonRefs(skeleton));
-  const raw = new Map<string, Buffer>();
-  return decodeBody(
-    skeleton,
-    (id) => {
-      let r = raw.get(id);
-      if (!r) {
-        const s = found.get(id);
-        if (!s) return undefined;
-        raw.set(id, (r = decompressSegment(s)));
-      }
-      return r;
-    },
-    opts,
-  );
+/**
+ * Raw (decompressed) segments kept across reads, least recently used dropped first once `maxBytes` is passed.
+ * Readers that stream a conversation hit it for nearly every segment (tools, system, the shared history).
+ */
+export class SegmentCache {
+  private readonly map = new Map<string, Buffer>();
+  private bytes = 0;
+  constructor(readonly maxBytes = 64 * 1024 * 1024) {}
+  get(id: string): Buffer | undefined {
+    const v = this.map.get(id);
+    if (v) {
+      this.map.delete(id);
+      this.map.set(id, v);
+    }
+    return v;
+  }
+  set(id: string, raw: Buffer): void {
+    if (this.map.has(id) || raw.length > this.maxBytes) return;
+    this.map.set(id, raw);
+    this.bytes += raw.length;
+    for (const [k, v] of this.map) {
+      if (this.bytes <= this.maxBytes) break;
+      this.map.delete(k);
+      this.bytes -= v.length;
+    }
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+export interface ReadOptions extends DecodeOptions {
+  /** Reuse decompressed segments across reads (pass the same cache for every body of a scan). */
+  cache?: SegmentCache;
+}
+
+/** Reads a body back from its skeleton: at most two getMany rounds (runs, then the leaves they name). */
+export async function readBody(store: SegmentStore, skeleton: Uint8Array, opts: ReadOptions = {}): Promise<Buffer> {
+  const have = new Map<string, Buffer>();
+  const fetch = async (ids: readonly string[]): Promise<void> => {
+    const want: string[] = [];
+    for (const id of ids) {
+      const hit = opts.cache?.get(id);
+      if (hit) have.set(id, hit);
+      else if (!have.has(id)) want.push(id);
+    }
+    if (!want.length) return;
+    for (const [id, stored] of await store.getMany(want)) {
+      const raw = decompressSegment(stored);
+      have.set(id, raw);
+      opts.cache?.set(id, raw);
+    }
+  };
+  const { ids, runs } = skeletonRefs(skeleton);
+  await fetch(ids);
+  const leaves = runs.flatMap((id) => {
+    const raw = have.get(id);
+    return raw ? runSegmentRefs(id, raw) : []; // a missing run is reported by decodeBody
+  });
+  await fetch(leaves);
+  return decodeBody(skeleton, (id) => have.get(id), opts);
 }

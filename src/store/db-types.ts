@@ -45,8 +45,8 @@ export interface RequestsTable {
   /** The capturing machine's host name and OS user (never a secret). */
   origin_host: string | null;
   origin_user: string | null;
-  /** Compact body (skeleton + segment ids, body codec); NULL: `body` holds the raw body. */
-  body_ref: string | null;
+  /** Compact body (body-codec skeleton: literals + segment references); NULL: `body` holds the raw body. */
+  body_skeleton: Uint8Array | null;
 }
 
 export interface ConversationIndexTable {
@@ -70,7 +70,6 @@ export interface ConversationIndexTable {
 export interface BodySegmentsTable {
   /** Content hash of the raw segment. */
   id: string;
-  codec: string;
   raw_bytes: number;
   data: Uint8Array;
 }

@@ -12,7 +12,7 @@ export const WRITABLE: readonly (keyof RequestsTable)[] = [
   'response', 'model', 'original_model', 'routed_model', 'session_id', 'is_streaming', 'status',
   'started_at_ms', 'ttft_ms', 'duration_ms', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
   'cache_creation_input_tokens', 'stop_reason', 'message_id', 'error', 'sse_events', 'upstream_url', 'seq',
-  'request_bytes', 'response_bytes', 'state', 'origin', 'origin_host', 'origin_user', 'body_ref',
+  'request_bytes', 'response_bytes', 'state', 'origin', 'origin_host', 'origin_user', 'body_skeleton',
 ];
 
 interface Statements {

@@ -86,22 +86,20 @@ CREATE TABLE IF NOT EXISTS conversation_index_meta (
  * Migration 3: where a row came from, and content-addressed bodies.
  * - `origin` (how the row got here: `capture`, `import:<kind>`), `origin_host` / `origin_user` (the capturing
  *   machine and OS user — never a secret): several proxies writing into one Postgres stay apart.
- * - `body_segments` (id = content hash of the raw segment, codec name, raw length, compressed bytes) and
- *   `requests.body_ref` (the request's skeleton + ordered segment ids, written by the body codec). A row whose
- *   `body_ref` is NULL keeps its raw body in `body` (every row until the codec is switched on; always for
- *   claude-code-proxy-compatible databases).
+ * - compact bodies (src/store/body-codec.ts): `body_segments` (id = content hash of the raw segment, its raw
+ *   length, its stored form: codec byte + compressed bytes) and `requests.body_skeleton` (the request's skeleton:
+ *   literals + ordered segment references). A row whose `body_skeleton` is NULL keeps its raw body in `body`.
  */
 export const ORIGIN_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['origin', 'TEXT'],
   ['origin_host', 'TEXT'],
   ['origin_user', 'TEXT'],
-  ['body_ref', 'TEXT'],
+  ['body_skeleton', 'BLOB'],
 ];
 
 export const BODY_SEGMENTS_DDL = `
 CREATE TABLE IF NOT EXISTS body_segments (
   id TEXT PRIMARY KEY,
-  codec TEXT NOT NULL,
   raw_bytes INTEGER NOT NULL,
   data BLOB NOT NULL
 );
@@ -182,7 +180,7 @@ export const MIGRATIONS: Migration[] = [
       exec('CREATE INDEX IF NOT EXISTS idx_requests_origin ON requests(origin_host, origin_user)');
     },
     postgres: () => [
-      ...ORIGIN_COLUMNS.map(([name, type]) => `ALTER TABLE requests ADD COLUMN IF NOT EXISTS ${name} ${type}`),
+      ...ORIGIN_COLUMNS.map(([name, type]) => toPostgresDdl(`ALTER TABLE requests ADD COLUMN IF NOT EXISTS ${name} ${type}`)),
       ...statements(toPostgresDdl(BODY_SEGMENTS_DDL)),
       'CREATE INDEX IF NOT EXISTS idx_requests_origin ON requests(origin_host, origin_user)',
       // Keyset pagination of the readers (capture order, see sources/postgres-source.ts).

@@ -37,3 +37,8 @@ export function parseDbTarget(value: string, cwd: string): DbTarget {
   const path = resolve(cwd, value);
   return { dialect: 'sqlite', path, display: path };
 }
+
+/** A source argument as the importers take it: a postgres:// URL as is, a path made absolute. */
+export function resolveSourcePath(value: string, cwd: string): string {
+  return isPostgresUrl(value) ? value : resolve(cwd, value);
+}

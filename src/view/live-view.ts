@@ -31,7 +31,7 @@ export interface CaptureUi {
 }
 
 /** The live view of a running capture. The newest rows are kept for details until the batching writer stored them. */
-export function createCaptureUi(db: Db, logger: Logger, o: { maxQueue?: number } = {}): CaptureUi {
+export function createCaptureUi(db: Db | null, logger: Logger, o: { maxQueue?: number } = {}): CaptureUi {
   const hub = new LiveHub({ logger, live: true, maxQueue: o.maxQueue });
   const recent = new Map<string, RequestRowInput>();
   const RECENT = 64;
@@ -44,7 +44,7 @@ export function createCaptureUi(db: Db, logger: Logger, o: { maxQueue?: number }
   };
   const detail = async (id: string): Promise<ExplorerDetail | null> => {
     if (!hub.has(id)) return null;
-    const row = (recent.get(id) as Partial<RequestsTable> | undefined) ?? getRequest(db, id);
+    const row = (recent.get(id) as Partial<RequestsTable> | undefined) ?? (db ? getRequest(db, id) : undefined);
     return row ? explorerDetail(rowToTraceRequest(row, 'trace-db'), tokens) : null;
   };
   return { hub, onRow, ui: createUiHandler({ hub, detail, logger, title: 'trace capture: live view' }), close: () => hub.close() };

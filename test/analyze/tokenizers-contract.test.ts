@@ -4,6 +4,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, HAS_SHARED } from '../helpers/paths.js';
 import { TOKENIZERS, getTokenizer } from '../../src/analyze/tokenizers/index.js';
+import { MAX_CHUNK, MAX_RUN, textChunks } from '../../src/analyze/tokenizers/chunk.js';
 import { countTokens as anthropicCount, getTokenizer as anthropicTokenizer } from '@anthropic-ai/tokenizer';
 import { countTokens as o200kCount } from 'gpt-tokenizer/encoding/o200k_base';
 
@@ -65,5 +66,52 @@ describe('tokenizer specifics', () => {
   });
   it('chars4 is ceil(length / 4)', () => {
     expect(getTokenizer('chars4').count('abcde')).toBe(2);
+  });
+});
+
+describe('bounded cost per text (issue 15, defect 2): long texts are counted in chunks', () => {
+  const oneChar = 'A'.repeat(1 << 20);
+  it('textChunks: covers the text exactly, chunks ≤ MAX_CHUNK, no stretch longer than MAX_RUN without a cut', () => {
+    expect(textChunks('short')).toEqual(['short']);
+    const runs = textChunks(oneChar);
+    expect(runs.join('')).toBe(oneChar);
+    expect(runs).toHaveLength((1 << 20) / MAX_RUN);
+    const prose = 'The quick brown fox, jumps over the lazy dog.\n'.repeat(2000);
+    const cs = textChunks(prose);
+    expect(cs.join('')).toBe(prose);
+    for (const c of cs) expect(c.length).toBeLessThanOrEqual(MAX_CHUNK);
+    // cuts fall before a space (never inside a word): every chunk after the first starts with one
+    for (const c of cs.slice(1)) expect(c[0]).toBe(' ');
+    const emoji = '🚀'.repeat(MAX_CHUNK); // surrogate pairs are never split
+    for (const c of textChunks(emoji)) expect(c.length % 2).toBe(0);
+  });
+  describe.each(Object.keys(TOKENIZERS))('%s', (name) => {
+    const t = getTokenizer(name);
+    const raw = TOKENIZERS[name]!(); // the unwrapped tokenizer
+    it('1 MB of one character counts without a trap, equal to the sum of the raw tokenizer over the chunks', () => {
+      const n = t.count(oneChar);
+      const expected = raw.linear ? raw.count(oneChar) : textChunks(oneChar).reduce((s, c) => s + raw.count(c), 0);
+      expect(n).toBe(expected);
+      expect(n).toBeGreaterThan(0);
+      expect(t.encode(oneChar).length).toBe(n);
+    });
+    it('a 3 MB response of ordinary text counts the same chunked as unchunked', () => {
+      const text = 'The quick brown fox, jumps over the lazy dog: 42 times.\n'.repeat(3 * 18_000);
+      const line = 'The quick brown fox, jumps over the lazy dog: 42 times.\n';
+      expect(t.count(text)).toBe(raw.count(line) * 3 * 18_000);
+    });
+  });
+  it('o200k: real Claude Code bodies (> MAX_CHUNK) count exactly as gpt-tokenizer does on the whole text', () => {
+    if (!HAS_SHARED) return;
+    const dir = join(FIXTURES, 'claude-code');
+    const bodies = readdirSync(dir)
+      .filter((x) => x.endsWith('.json'))
+      .map((f) => [f, readFileSync(join(dir, f), 'utf8')] as const)
+      .filter(([, raw]) => raw.length > MAX_CHUNK);
+    expect(bodies.length).toBeGreaterThan(0);
+    for (const [f, raw] of bodies) {
+      expect(textChunks(raw).length).toBeGreaterThan(1);
+      expect([f, getTokenizer('o200k').count(raw)]).toEqual([f, o200kCount(raw)]);
+    }
   });
 });

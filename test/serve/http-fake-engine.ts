@@ -14,6 +14,10 @@ export interface FakeEngineOptions {
   gate?: () => Promise<void>;
   /** Awaited after the given number of tokens were emitted (to observe a stream mid-generation). */
   midGate?: { afterTokens: number; wait: () => Promise<void> };
+  /** The model's Jinja chat template (and its BOS/EOS texts), as a GGUF would carry it. */
+  chatTemplateSource?: string;
+  bosToken?: string;
+  eosToken?: string;
 }
 
 export class FakeEngine implements Engine {
@@ -29,6 +33,9 @@ export class FakeEngine implements Engine {
       modelId: 'fake-model',
       contextSize: o.contextSize ?? 100_000,
       chatTemplate: 'qwen3',
+      ...(o.chatTemplateSource !== undefined ? { chatTemplateSource: o.chatTemplateSource } : {}),
+      ...(o.bosToken !== undefined ? { bosToken: o.bosToken } : {}),
+      ...(o.eosToken !== undefined ? { eosToken: o.eosToken } : {}),
       kvBytesPerToken: o.kvBytesPerToken ?? 16,
       stopTokens: [],
     };

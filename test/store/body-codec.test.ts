@@ -10,12 +10,14 @@ import {
   encodeBody,
   MemorySegmentStore,
   readBody,
+  SegmentCache,
   skeletonRefs,
   writeBody,
   type Codec,
 } from '../../src/store/body-codec.js';
 import { StoreError } from '../../src/shared/errors.js';
 import { FIXTURES, HAS_SHARED, ROOT } from '../helpers/paths.js';
+import { segmentStoreContract } from './segment-store-contract.js';
 
 const CC = join(FIXTURES, 'claude-code');
 if (!HAS_SHARED) console.warn('body-codec fixture tests skipped: ../shared/fixtures is absent');
@@ -226,21 +228,34 @@ describe('body codec: a growing conversation stores only its new blocks', () => 
         .map((v) => JSON.stringify(stripMarker(v)))
         .filter((s) => s.length >= 64),
     ).size;
-    expect(first.newSegments).toBe(expectedFirst);
+    const firstSegments = encodeBody(JSON.stringify({ ...base, messages: withMarker(messages) })).segments;
+    expect(firstSegments.filter((seg) => seg.kind !== 'run')).toHaveLength(expectedFirst);
+    expect(first.newSegments).toBe(firstSegments.length);
     const skeletons = [first.skeleton];
     const bodies = [JSON.stringify({ ...base, messages: withMarker(messages) })];
     for (let t = 1; t <= 30; t++) {
       const { assistant, user } = turnBlocks(t);
       messages.push({ role: 'assistant', content: assistant }, { role: 'user', content: user });
       const body = JSON.stringify({ ...base, messages: withMarker(messages) });
-      const before = store.segments.size;
+      const before = new Set(store.segments.keys());
       const w = await writeBody(store, body);
-      expect(w.newSegments).toBe(assistant.length + user.length);
-      expect(store.segments.size - before).toBe(3);
+      const added = encodeBody(body).segments.filter((seg) => !before.has(seg.id));
+      // content: exactly the three appended blocks, byte for byte (the previous newest block lost its marker
+      // but is the same segment)
+      const addedLeaves = added.filter((seg) => seg.kind !== 'run').map((seg) => seg.bytes.toString('utf8'));
+      expect(addedLeaves.sort()).toEqual([...assistant, ...user].map((blk) => JSON.stringify(blk)).sort());
+      // runs (groups of references): only the ones around the newest blocks change
+      expect(added.length - addedLeaves.length).toBeLessThanOrEqual(addedLeaves.length + 1);
+      expect(w.newSegments).toBe(added.length);
       skeletons.push(w.skeleton);
       bodies.push(body);
     }
-    for (let i = 0; i < bodies.length; i++) expect((await readBody(store, skeletons[i]!)).toString('utf8')).toBe(bodies[i]);
+    const cache = new SegmentCache(1024 * 1024);
+    for (let i = 0; i < bodies.length; i++) expect((await readBody(store, skeletons[i]!, { cache })).toString('utf8')).toBe(bodies[i]);
+    // the skeleton refers to runs of references, not to each of the ~100 tools/system/message blocks
+    const leaves = encodeBody(bodies.at(-1)!).segments.filter((seg) => seg.kind !== 'run').length;
+    expect(leaves).toBeGreaterThan(100);
+    expect(skeletonRefs(skeletons.at(-1)!).ids.length).toBeLessThan(leaves / 3);
   });
 
   /** cache_control on the newest block only, as Claude Code sends it. */
@@ -272,7 +287,26 @@ describe('body codec: stored forms and errors', () => {
     const body = JSON.stringify({ messages: [{ role: 'user', content: [block, block] }, { role: 'user', content: [block] }] });
     const enc = encodeBody(body);
     expect(enc.segments).toHaveLength(1);
-    expect(skeletonRefs(enc.skeleton)).toEqual([sha128(Buffer.from(JSON.stringify(block)))]);
+    expect(skeletonRefs(enc.skeleton)).toEqual({ ids: [sha128(Buffer.from(JSON.stringify(block)))], runs: [] });
+  });
+
+  it('SegmentCache keeps at most maxBytes, dropping the least recently used; reads stay exact through evictions', async () => {
+    const cache = new SegmentCache(100);
+    cache.set('a', Buffer.alloc(40));
+    cache.set('b', Buffer.alloc(40));
+    expect(cache.get('a')).toBeDefined(); // a is now the most recent
+    cache.set('c', Buffer.alloc(40)); // 120 > 100: b goes
+    expect([cache.get('a') !== undefined, cache.get('b') !== undefined, cache.get('c') !== undefined]).toEqual([true, false, true]);
+    cache.set('huge', Buffer.alloc(101));
+    expect(cache.get('huge')).toBeUndefined();
+
+    const store = new MemorySegmentStore();
+    const blocks = Array.from({ length: 200 }, (_, i) => ({ type: 'text', text: `block ${i} `.repeat(10) }));
+    const bodies = [60, 120, 200].map((n) => JSON.stringify({ messages: [{ role: 'user', content: blocks.slice(0, n) }] }));
+    const skeletons = [];
+    for (const b of bodies) skeletons.push((await writeBody(store, b)).skeleton);
+    const small = new SegmentCache(500); // far smaller than one body: evicts during every read
+    for (let r = 0; r < 2; r++) for (let i = 0; i < bodies.length; i++) expect((await readBody(store, skeletons[i]!, { cache: small })).toString()).toBe(bodies[i]);
   });
 
   it('a missing segment, a corrupt skeleton or a wrong segment is an E_STORE error', () => {
@@ -291,5 +325,15 @@ describe('body codec: stored forms and errors', () => {
     expect(code(() => decodeBody(Buffer.from([9, 1]), () => undefined))).toBe('E_STORE');
     expect(code(() => decodeBody(Buffer.from([2, 1, 2, 3]), () => undefined))).toBe('E_STORE');
     expect(code(() => decodeBody(enc.skeleton, () => Buffer.from('y'.repeat(120)), { verify: true }))).toBe('E_STORE');
+    // runs do not nest: a run segment holding a run reference is corrupt
+    const many = encodeBody(JSON.stringify({ messages: [{ role: 'user', content: Array.from({ length: 300 }, (_, i) => ({ type: 'text', text: `run block ${i} `.repeat(8) })) }] }));
+    const runs = many.segments.filter((seg) => seg.kind === 'run');
+    expect(runs.length).toBeGreaterThan(3);
+    const byId = new Map(many.segments.map((seg) => [seg.id, seg.bytes]));
+    expect(decodeBody(many.skeleton, (id) => byId.get(id)).toString()).toContain('run block 299');
+    byId.set(runs[0]!.id, Buffer.concat([Buffer.from([3]), Buffer.from(runs[1]!.id, 'hex')]));
+    expect(code(() => decodeBody(many.skeleton, (id) => byId.get(id)))).toBe('E_STORE');
   });
 });
+
+segmentStoreContract('MemorySegmentStore', () => new MemorySegmentStore());

@@ -11,6 +11,12 @@ import { openStore, type Store } from '../../src/store/store.js';
 import { parseDbTarget } from '../../src/store/target.js';
 import { SCHEMA_VERSION, TRACE_REQUEST_COLUMNS, ORIGIN_COLUMNS } from '../../src/store/schema.js';
 import type { RequestRowInput } from '../../src/store/requests-repo.js';
+import Database from 'better-sqlite3';
+import { memoryLogger } from '../../src/shared/logger.js';
+import { iterateRequests, openSource } from '../../src/store/sources/index.js';
+import { openPostgresSource } from '../../src/store/sources/postgres-source.js';
+import type { TraceRequest } from '../../src/shared/trace-record.js';
+import { makeTraceDb } from './sources-fixtures.js';
 import { HAS_POSTGRES, NO_POSTGRES_MESSAGE, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { FIXTURES, HAS_SHARED } from '../helpers/paths.js';
 
@@ -27,6 +33,29 @@ afterAll(() => {
   server?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** The rows of the trace-db contract fixture (2 good rows, 1 malformed body), as stored. */
+function fixtureRows(): RequestRowInput[] {
+  const { path } = makeTraceDb(mkdtempSync(join(dir, 'fx-')));
+  const raw = new Database(path, { readonly: true });
+  const rows = raw.prepare('SELECT * FROM requests').all() as RequestRowInput[];
+  raw.close();
+  return rows;
+}
+
+async function readAll(path: string, pageRows?: number): Promise<{ rs: TraceRequest[]; skipped: number; warnings: number }> {
+  const logger = memoryLogger();
+  const src = pageRows ? openPostgresSource(path, { logger, pageRows }) : openSource(path, { logger });
+  const rs: TraceRequest[] = [];
+  try {
+    for await (const r of iterateRequests(src)) rs.push(r);
+  } finally {
+    src.close();
+  }
+  return { rs, skipped: src.stats.skipped, warnings: logger.lines.filter((l) => l.startsWith('warn:')).length };
+}
+
+const pathOf = (store: Store) => (store.target.dialect === 'sqlite' ? store.target.path : store.target.url);
 
 /** A fresh, empty store of the dialect. */
 async function freshStore(dialect: 'sqlite' | 'postgres'): Promise<Store> {
@@ -61,7 +90,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const cols = await columns(store, 'requests');
       for (const [c] of [...TRACE_REQUEST_COLUMNS, ...ORIGIN_COLUMNS]) expect(cols).toContain(c);
       for (const c of ['id', 'timestamp', 'method', 'endpoint', 'headers', 'body', 'response', 'model', 'created_at']) expect(cols).toContain(c);
-      expect(await columns(store, 'body_segments')).toEqual(expect.arrayContaining(['id', 'codec', 'raw_bytes', 'data']));
+      expect(await columns(store, 'body_segments')).toEqual(expect.arrayContaining(['id', 'raw_bytes', 'data']));
       expect(await columns(store, 'conversation_index')).toContain('conversation_id');
       const target = store.target;
       await store.close();
@@ -115,6 +144,40 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect(rs[0]).toMatchObject({ body: realBody, model: 'm', session_id: 's', started_at_ms: 1000.5, ttft_ms: 12.25, output_tokens: 9, origin_host: 'dev-1', origin_user: 'ann', is_streaming: null });
       expect(rs[0]!.headers).toBe('{"x-api-key":["sha256:0123456789abcdef"]}');
       await store.close();
+    });
+
+    it('readers: openSource on the store yields the stored requests in capture order, malformed rows skipped and counted', async () => {
+      const store = await freshStore(dialect);
+      await store.insertRequests(fixtureRows().reverse(), { origin: 'import:test' });
+      await store.close();
+      const { rs, skipped, warnings } = await readAll(pathOf(store));
+      expect(rs.map((r) => r.id)).toEqual(['a1', 'a2']);
+      expect([skipped, warnings]).toEqual([1, 1]);
+      // Values written by the fixture (sources-fixtures.ts): a1 streamed with usage columns, a2 from its response log.
+      expect(rs[0]).toMatchObject({ status: 200, ttftMs: 400, durationMs: 1500, stopReason: 'tool_use', isStreaming: true });
+      expect(rs[0]!.usage).toMatchObject({ input_tokens: 3, output_tokens: 50, cache_creation_input_tokens: 20000 });
+      expect(rs[1]!.usage).toMatchObject({ input_tokens: 5, cache_read_input_tokens: 20000, output_tokens: 30 });
+      expect(rs[1]!.response!.content).toEqual([{ type: 'text', text: 'Hello, probe!' }]);
+      expect(rs[0]!.body!.messages.length).toBeGreaterThan(0);
+    });
+
+    it('readers: ordering by (started_at_ms, seq, id) holds across pages; every row exactly once', async () => {
+      const store = await freshStore(dialect);
+      const N = 157;
+      // Ties on started_at_ms broken by seq, ties on both broken by id; some rows lack started_at_ms (sort first).
+      const rows = Array.from({ length: N }, (_, i) =>
+        row(`p-${String(i).padStart(3, '0')}`, { body: '{"model":"m","messages":[]}', started_at_ms: i < 5 ? null : 1000 + Math.floor(i / 4), seq: i % 3, status: 200 }),
+      );
+      const expected = [...rows]
+        .sort((a, b) => (a.started_at_ms ?? 0) - (b.started_at_ms ?? 0) || (a.seq ?? 0) - (b.seq ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        .map((r) => r.id);
+      for (let i = rows.length - 1; i > 0; i--) [rows[i], rows[(i * 7919) % (i + 1)]] = [rows[(i * 7919) % (i + 1)]!, rows[i]!];
+      await store.insertRequests(rows);
+      await store.close();
+      const got = (await readAll(pathOf(store), dialect === 'postgres' ? 10 : undefined)).rs.map((r) => r.id);
+      expect(got).toHaveLength(N);
+      if (dialect === 'postgres') expect(got).toEqual(expected);
+      else expect(new Set(got)).toEqual(new Set(expected)); // SQLite breaks ties by rowid (insertion), not id
     });
   });
 }

@@ -4,6 +4,7 @@ import type { Tokenizer } from './tokenizer.js';
 export const chars4Tokenizer: Tokenizer = {
   name: 'chars4',
   description: '1 token ≈ 4 characters (fast estimate, no vocabulary)',
+  linear: true,
   encode(text: string): number[] {
     const out: number[] = [];
     for (let i = 0; i < text.length; i += 4) {

@@ -7,4 +7,6 @@ export interface Tokenizer {
   readonly description: string;
   encode(text: string): ArrayLike<number>;
   count(text: string): number;
+  /** The cost is already linear in the text's length (no BPE): the registry does not chunk it (./chunk.ts). */
+  readonly linear?: boolean;
 }

@@ -4,10 +4,15 @@ import chalk from 'chalk';
 import { pipelineDeps, type CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
 import { summarize, type AnalysisResult } from '../../analyze/analyze-requests.js';
-import { ANALYZE_DEFAULT_TOKENIZER, loadAnalysis } from '../../pipelines/analysis.js';
+import { ANALYZE_DEFAULT_TOKENIZER, loadAnalysis, loadRounds } from '../../pipelines/analysis.js';
+import type { RoundsSummary } from '../../analyze/rounds-summary.js';
 import { UsageError } from '../../shared/errors.js';
 import { shortIds } from '../../shared/short-id.js';
 import { fmtMs, fmtPct, printJson, table } from '../output.js';
+import { fmtUsd, type CostSummary } from '../../analyze/cost.js';
+import { loadPriceTable } from '../../pipelines/prices.js';
+import { PRICES_OPTION_HELP } from '../options.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 const TOP_TOOLS = 10;
 
@@ -18,7 +23,23 @@ interface AnalyzeCliOptions {
   tokenizer: string;
   sourceKind?: string;
   storeIndex: boolean;
+  prices?: string;
   json?: boolean;
+}
+
+/** The cost table: per model and total at list prices, what caching saved, unpriced models named. */
+export function renderCost(c: CostSummary): string {
+  const rows: (string | number)[][] = c.perModel.map((m) => [
+    m.model, m.requests, fmtUsd(m.usd.input), fmtUsd(m.usd.cacheWrite5m + m.usd.cacheWrite1h), fmtUsd(m.usd.cacheRead), fmtUsd(m.usd.output), fmtUsd(m.usd.total), fmtUsd(m.usd.uncached), fmtUsd(m.usd.saved),
+  ]);
+  if (c.total && c.perModel.length > 1) {
+    const t = c.total;
+    rows.push(['total', c.perModel.reduce((n, m) => n + m.requests, 0), fmtUsd(t.input), fmtUsd(t.cacheWrite5m + t.cacheWrite1h), fmtUsd(t.cacheRead), fmtUsd(t.output), fmtUsd(t.total), fmtUsd(t.uncached), fmtUsd(t.saved)]);
+  }
+  for (const u of c.unpriced) rows.push([u.model, u.requests, 'unpriced', '-', '-', '-', '-', '-', '-']);
+  let title = `Cost at list prices (${c.prices.source}, ${c.prices.retrieved}; priced from the API's usage)`;
+  if (c.cacheWriteTtlUnknownTokens > 0) title += ` — ${c.cacheWriteTtlUnknownTokens} cache-write tokens without a 5m/1h split priced at the 5m rate`;
+  return table(['model', 'requests', 'input', 'cache write', 'cache read', 'output', 'cost', 'uncached', 'caching saved'], rows, { title });
 }
 
 
@@ -68,6 +89,7 @@ export function renderAnalysis(r: AnalysisResult, header: string, opts: { wide?:
       title: `Token breakdown — calibration API/ours = ${b.calibration.ratio === null ? '- (no complete body with usage)' : b.calibration.ratio.toFixed(3)} over ${b.calibration.requests} requests`,
     });
   }
+  s += renderCost(r.cost);
   if (r.biggestTools.length) {
     const shown = opts.wide ? r.biggestTools : r.biggestTools.slice(0, TOP_TOOLS);
     const more = r.biggestTools.length - shown.length;
@@ -75,6 +97,22 @@ export function renderAnalysis(r: AnalysisResult, header: string, opts: { wide?:
       title: `Biggest tools${more > 0 ? ` (top ${shown.length}; ${more} more with --wide or --json)` : ''}`,
     });
   }
+  return s;
+}
+
+/** `trace analyze` of round traces (TraceLab): sessions with Claude's recorded split, and the recorded gaps. */
+export function renderRounds(r: RoundsSummary, header: string): string {
+  let s = chalk.bold(header) + '\n\n';
+  s += table(
+    ['session', 'provider', 'rounds', 'prompt tokens', 'output', 'uncached', 'cache created', 'cache read', 'recorded hit'],
+    r.sessions.map((x) => [x.session_id, x.provider ?? '-', x.rounds, x.prompt_tokens, x.output_tokens, x.claude?.uncached ?? '-', x.claude?.cache_creation ?? '-', x.claude?.cache_read ?? '-', x.claude ? fmtPct(x.claude.hit_rate) : '-']),
+    { title: "Sessions (Claude's recorded cache split)" },
+  );
+  const sec = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} s`);
+  const g = (name: string, d: RoundsSummary['tool_time_s']) => [name, d.n, sec(d.p50), sec(d.p90), sec(d.max), sec(d.total_s)];
+  s += table(['gap before a round', 'n', 'p50', 'p90', 'max', 'total'], [g('tool time', r.tool_time_s), g('user pause', r.user_pause_s)], { title: 'Think time (recorded)' });
+  const f = r.first_output_s;
+  s += table(['first output event', 'n', 'p50', 'p90', 'max'], [['after send', f.n, sec(f.p50), sec(f.p90), sec(f.max)]]);
   return s;
 }
 
@@ -92,18 +130,25 @@ export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliConte
     )
     .option('--source-kind <kind>', 'force the importer (trace-db, cc-proxy-db, anyclaude, claude-jsonl)')
     .option('--no-store-index', 'do not write the conversation_index table into a trace-db source')
+    .option('--prices <file>', PRICES_OPTION_HELP)
     .option('--wide', 'full ids and every tool (default: short unique id prefixes, top tools)')
     .option('--json', 'print the result as JSON')
     .action(async (sourceArg: string, opts: AnalyzeCliOptions) => {
+      const rounds = loadRounds(resolve(ctx.cwd, sourceArg), { sourceKind: opts.sourceKind }, pipelineDeps(ctx));
+      if (rounds) {
+        if (opts.json) return printJson(ctx, { source: rounds.source, kind: rounds.kind, skipped: rounds.skipped, ...rounds.summary });
+        return ctx.stdout(renderRounds(rounds.summary, `${rounds.source} (${rounds.kind}: round traces, no content)`));
+      }
       const loaded = await loadAnalysis(
-        resolve(ctx.cwd, sourceArg),
+        resolveSourcePath(sourceArg, ctx.cwd),
         { sourceKind: opts.sourceKind, jsonlDir: opts.jsonlDir && resolve(ctx.cwd, opts.jsonlDir), tokenizer: opts.tokenizer, storeIndex: opts.storeIndex },
         pipelineDeps(ctx),
       );
       if (opts.conversation && !loaded.index.conversations.some((c) => c.conversationId === opts.conversation)) {
         throw new UsageError(`no conversation "${opts.conversation}" in ${sourceArg}`);
       }
-      const result = summarize(loaded.facts, loaded.index, { conversationId: opts.conversation, counter: loaded.counter ?? undefined });
+      const prices = loadPriceTable(opts.prices && resolve(ctx.cwd, opts.prices));
+      const result = summarize(loaded.facts, loaded.index, { conversationId: opts.conversation, counter: loaded.counter ?? undefined, prices });
       if (opts.json) {
         printJson(ctx, {
           source: loaded.source,

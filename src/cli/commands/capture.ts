@@ -1,13 +1,14 @@
-import { resolve } from 'node:path';
+import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { Agent } from 'undici';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
 import { parseInteger, parseNumber } from '../options.js';
 import { UsageError } from '../../shared/errors.js';
-import { openDb } from '../../store/db.js';
+import { openStore } from '../../store/store.js';
+import { parseDbTarget } from '../../store/target.js';
 import { createCaptureHandler, type CaptureHandler } from '../../capture/capture-handler.js';
-import { createBatchingDbWriter } from '../../capture/request-writer.js';
+import { createStoreWriter } from '../../capture/request-writer.js';
 import { listen } from '../../capture/listen.js';
 import { printJson, table } from '../output.js';
 import { createCaptureUi } from '../../view/live-view.js';
@@ -38,7 +39,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
     .option('--upstream <url>', 'upstream API base URL', 'https://api.anthropic.com')
     .option('--port <n>', `port to listen on (0 = a free port)`, String(DEFAULT_CAPTURE_PORT))
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
-    .option('--db <path>', 'SQLite database to record into (created/migrated if needed)', 'requests.db')
+    .option('--db <path|url>', 'where to record: a SQLite file (created/migrated if needed) or postgres://user@host/db (shared by a team)', 'requests.db')
     .option('--shutdown-grace <s>', 'on Ctrl-C/SIGTERM, seconds in-flight requests may go on finishing before they are cut (recorded as aborted)', String(DEFAULT_SHUTDOWN_GRACE_S))
     .option('--ui', 'serve a live view of the traffic at /_trace/ on the proxy’s own port (never forwarded)')
     .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
@@ -54,18 +55,22 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
       }
       const port = parseInteger(String(opts.port), '--port', 0, 65535);
       const graceS = parseNumber(String(opts.shutdownGrace), '--shutdown-grace', { min: 0 });
-      const dbPath = resolve(ctx.cwd, opts.db);
-      const db = openDb(dbPath);
+      const target = parseDbTarget(opts.db, ctx.cwd);
+      const dbPath = target.display;
+      const store = await openStore(target, { logger: ctx.logger });
       const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, connections: 256 });
       let handler: CaptureHandler | undefined;
-      const writer = createBatchingDbWriter(db, { onError: (e, row) => handler?.reportWriteError(row.state ?? 'row', e) });
-      const live = opts.ui ? createCaptureUi(db, ctx.logger) : null;
+      // Every row carries the capturing machine and OS user (several proxies may share one Postgres).
+      const origin = { origin: 'capture', host: hostname(), user: osUser() };
+      const writer = createStoreWriter(store, { origin, onError: (e, row) => handler?.reportWriteError(row.state ?? 'row', e) });
+      // The live view reads older rows back from a SQLite store; on Postgres it shows the rows it saw go by.
+      const live = opts.ui ? createCaptureUi(store.sqlite, ctx.logger) : null;
       handler = createCaptureHandler({ upstream: upstream.href, writer, dispatcher, clock: ctx.clock, logger: ctx.logger, onRow: live?.onRow, ui: live?.ui });
       let server;
       try {
         server = await listen(handler!, { port, host: opts.host, onError: (e) => ctx.logger.error(`capture: ${String(e)}`) });
       } catch (e) {
-        db.close();
+        await store.close();
         await dispatcher.close();
         throw new UsageError(`cannot listen on ${opts.host}:${port}: ${(e as Error).message}`);
       }
@@ -89,8 +94,8 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
       live?.close();
       await server.close();
       await dispatcher.destroy().catch((e: unknown) => ctx.logger.debug(`capture: closing upstream connections: ${String(e)}`));
-      writer.flush();
-      db.close();
+      await writer.flush();
+      await store.close();
       const s = handler!.stats;
       const summary = { url: server.url, upstream: upstream.href, db: dbPath, ...s };
       if (opts.json) printJson(ctx, summary);
@@ -104,3 +109,11 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
         );
     });
 };
+
+function osUser(): string | null {
+  try {
+    return userInfo().username;
+  } catch {
+    return null; // no passwd entry for this uid (containers)
+  }
+}

@@ -9,6 +9,7 @@ import { ciMetrics, compareToBaseline, parseBaseline, type CiBaseline, type CiCh
 import { addSimOptions, blockSourceOptions, parseNumber, simSetup, type SimCliOptions } from '../options.js';
 import { pipelineDeps } from '../context.js';
 import { printJson, table, fmtPct } from '../output.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 interface CiOptions extends SimCliOptions {
   baseline: string;
@@ -45,7 +46,7 @@ export const registerCi: RegisterCommand = (program: Command, ctx: CliContext) =
         if (!existsSync(basePath)) throw new InputError(`baseline not found: ${basePath} (create it with --write-baseline)`);
         base = parseBaseline(readFileSync(basePath, 'utf8'), basePath);
       }
-      const src = await loadBlockSource(resolve(ctx.cwd, path), blockSourceOptions(o), pipelineDeps(ctx));
+      const src = await loadBlockSource(resolveSourcePath(path, ctx.cwd), blockSourceOptions(o), pipelineDeps(ctx));
       const s = simSetup(o, src.blockSize);
       const metrics = ciMetrics(runSimulation(src, s, false, pipelineDeps(ctx)));
       const settings = { policy: s.policy, scope: s.scope, block_size: src.blockSize, tokenizer: o.tokenizer, hash: o.hash };

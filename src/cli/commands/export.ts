@@ -9,6 +9,7 @@ import { loadBlockSource } from '../../pipelines/block-source.js';
 import { addBlockSourceOptions, blockSourceOptions, type BlockSourceCliOptions } from '../options.js';
 import { pipelineDeps } from '../context.js';
 import { printJson } from '../output.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 interface ExportOptions extends BlockSourceCliOptions {
   format: string;
@@ -37,7 +38,7 @@ export const registerExport: RegisterCommand = (program: Command, ctx: CliContex
       if (!EXPORTERS[o.format]) throw new UsageError(`unknown --format "${o.format}" (known: ${Object.keys(EXPORTERS).join(', ')})`);
       if (!o.out) throw new UsageError('--out <dir> is required');
       const salt = o.anonymize ? randomBytes(16).toString('hex') : '';
-      const src = await loadBlockSource(resolve(ctx.cwd, path), { ...blockSourceOptions(o), salt }, pipelineDeps(ctx));
+      const src = await loadBlockSource(resolveSourcePath(path, ctx.cwd), { ...blockSourceOptions(o), salt }, pipelineDeps(ctx));
       const reqs = o.anonymize ? anonymizeBlocks(src.requests) : src.requests;
       const dir = resolve(ctx.cwd, o.out);
       const name = o.anonymize ? 'trace' : basename(src.path).replace(/\.[^.]+$/, '');

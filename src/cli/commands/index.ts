@@ -14,9 +14,10 @@ import { registerDoctor } from './doctor.js';
 import { registerList } from './list.js';
 import { registerShow } from './show.js';
 import { registerAnalyze } from './analyze.js';
+import { registerImport } from './import.js';
 import { registerView } from './view.js';
 
 /** Each command lives in its own file and registers itself here; order = order in `trace --help`. */
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
-export const COMMANDS: RegisterCommand[] = [registerCapture, registerList, registerShow, registerAnalyze, registerModel, registerSynth, registerSimulate, registerReplay, registerCompare, registerServe, registerDoctor, registerExport, registerCi, registerReport, registerView];
+export const COMMANDS: RegisterCommand[] = [registerCapture, registerList, registerShow, registerAnalyze, registerModel, registerSynth, registerSimulate, registerReplay, registerCompare, registerServe, registerDoctor, registerExport, registerImport, registerCi, registerReport, registerView];

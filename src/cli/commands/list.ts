@@ -5,6 +5,7 @@ import type { RegisterCommand } from './index.js';
 import { loadAnalysis } from '../../pipelines/analysis.js';
 import { summarize } from '../../analyze/analyze-requests.js';
 import { fmtPct, printJson, table } from '../output.js';
+import { resolveSourcePath } from '../../store/target.js';
 import { shortIds } from '../../shared/short-id.js';
 
 interface ListOptions {
@@ -32,7 +33,7 @@ export const registerList: RegisterCommand = (program: Command, ctx: CliContext)
     .option('--json', 'print JSON')
     .action(async (sourceArg: string, opts: ListOptions) => {
       const loaded = await loadAnalysis(
-        resolve(ctx.cwd, sourceArg),
+        resolveSourcePath(sourceArg, ctx.cwd),
         { sourceKind: opts.sourceKind, jsonlDir: opts.jsonlDir && resolve(ctx.cwd, opts.jsonlDir), tokenizer: null, storeIndex: opts.storeIndex },
         pipelineDeps(ctx),
       );

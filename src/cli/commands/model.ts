@@ -4,7 +4,9 @@
  */
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
-import { UsageError } from '../../shared/errors.js';
+import { readFileSync } from 'node:fs';
+import { UsageError, errorMessage } from '../../shared/errors.js';
+import { BUNDLED_TEMPLATE_NAMES, bundledTemplate, isBundledTemplate } from '../../serve/templates/index.js';
 import { writeTinyModel } from '../../serve/gguf/tiny-model.js';
 import type { CliContext } from '../context.js';
 import { printJson, table, fmtNum } from '../output.js';
@@ -26,9 +28,21 @@ export const registerModel: RegisterCommand = (program: Command, ctx: CliContext
     .addOption(new Option('--vocab <kind>', 'vocabulary').choices(['bytes']).default('bytes'))
     .option('--f16', 'store matrices as f16 (default f32)', false)
     .option('--seed <n>', 'weights seed', intArg('--seed', 0), 1)
+    .option('--chat-template <name|file>', `Jinja chat template to embed: a bundled real one (${BUNDLED_TEMPLATE_NAMES.join(', ')}) or a file (default: minimal chatml)`)
     .option('--json', 'print the result as JSON')
-    .action((o: { out: string; layers: number; dim: number; heads?: number; ff?: number; context: number; f16: boolean; seed: number; json?: boolean }) => {
+    .action((o: { out: string; layers: number; dim: number; heads?: number; ff?: number; context: number; f16: boolean; seed: number; chatTemplate?: string; json?: boolean }) => {
       const out = resolve(ctx.cwd, o.out);
+      let chatTemplate: string | undefined;
+      if (o.chatTemplate !== undefined) {
+        if (isBundledTemplate(o.chatTemplate)) chatTemplate = bundledTemplate(o.chatTemplate);
+        else {
+          try {
+            chatTemplate = readFileSync(resolve(ctx.cwd, o.chatTemplate), 'utf8');
+          } catch (e) {
+            throw new UsageError(`--chat-template ${o.chatTemplate}: not a bundled template (${BUNDLED_TEMPLATE_NAMES.join(', ')}) nor a readable file: ${errorMessage(e)}`);
+          }
+        }
+      }
       let shape;
       try {
         shape = writeTinyModel(out, {
@@ -39,12 +53,13 @@ export const registerModel: RegisterCommand = (program: Command, ctx: CliContext
           contextLength: o.context,
           seed: o.seed,
           f16: o.f16,
+          ...(chatTemplate !== undefined ? { chatTemplate } : {}),
         });
       } catch (e) {
         if (e instanceof RangeError) throw new UsageError(e.message);
         throw e;
       }
-      const result = { path: out, ...shape };
+      const result = { path: out, ...shape, chatTemplate: o.chatTemplate ?? 'chatml' };
       if (o.json) return printJson(ctx, result);
       ctx.stdout(
         table(

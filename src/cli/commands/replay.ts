@@ -14,6 +14,7 @@ import { writeResult } from '../../replay/results.js';
 import { getTokenizer } from '../../analyze/tokenizers/index.js';
 import type { ContentMode, TimingMode } from '../../replay/types.js';
 import type { RunSummary } from '../../replay/metrics.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 interface ReplayCliOptions {
   endpoint?: string;
@@ -115,7 +116,7 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CliContex
         throw new UsageError(`--endpoint must be an absolute URL, got ${JSON.stringify(opts.endpoint)}`);
       }
       const tokenizer = opts.tokenizer ? getTokenizer(opts.tokenizer) : getTokenizer();
-      const plan = await loadPlan(resolve(ctx.cwd, source), {
+      const plan = await loadPlan(resolveSourcePath(source, ctx.cwd), {
         content,
         logger: ctx.logger,
         kind: opts.sourceKind,
@@ -148,7 +149,7 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CliContex
           countTokens: (t) => tokenizer.count(t),
           cpuUsage: () => process.cpuUsage(),
           onProgress: (done) => progress.update(done),
-          config: { source: resolve(ctx.cwd, source), source_kind: plan.sourceKind, conversation: opts.conversation ?? null, label: opts.label ?? null, api: backend.name },
+          config: { source: resolveSourcePath(source, ctx.cwd), source_kind: plan.sourceKind, conversation: opts.conversation ?? null, label: opts.label ?? null, api: backend.name },
         });
       } finally {
         progress.stop();

@@ -7,6 +7,7 @@ import { buildReport } from '../../pipelines/report.js';
 import { addSimOptions, blockSourceOptions, parseSweep, simSetup, type SimCliOptions } from '../options.js';
 import { pipelineDeps } from '../context.js';
 import { printJson } from '../output.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 interface ReportOptions extends SimCliOptions {
   out: string;
@@ -31,7 +32,7 @@ export const registerReport: RegisterCommand = (program: Command, ctx: CliContex
     .option('--json', 'print a JSON summary')
     .action(async (path: string, o: ReportOptions) => {
       const { html, sim } = await buildReport(
-        resolve(ctx.cwd, path),
+        resolveSourcePath(path, ctx.cwd),
         { ...blockSourceOptions(o), setup: (bs) => simSetup(o, bs), ttls: (bs) => parseSweep(`ttl=${o.ttls}`, bs).values },
         pipelineDeps(ctx),
       );

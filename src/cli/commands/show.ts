@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import chalk from 'chalk';
 import { pipelineDeps, type CliContext } from '../context.js';
@@ -13,6 +12,7 @@ import { TokenCounter } from '../../analyze/token-counter.js';
 import { tokenBreakdown } from '../../analyze/token-breakdown.js';
 import { normalizeSystem, stableStringify } from '../../analyze/normalize.js';
 import { fmtMs, printJson, table } from '../output.js';
+import { resolveSourcePath } from '../../store/target.js';
 
 interface ShowOptions {
   verbose?: boolean;
@@ -63,7 +63,7 @@ export const registerShow: RegisterCommand = (program: Command, ctx: CliContext)
     .option('--json', 'print JSON')
     .action(async (sourceArg: string, wanted: string, opts: ShowOptions) => {
       if (!TOKENIZERS[opts.tokenizer]) throw new UsageError(`unknown tokenizer "${opts.tokenizer}"`);
-      const path = resolve(ctx.cwd, sourceArg);
+      const path = resolveSourcePath(sourceArg, ctx.cwd);
       const deps = pipelineDeps(ctx);
       const r = await findRequest(path, wanted, { sourceKind: opts.sourceKind }, deps);
       const loaded = await loadAnalysis(path, { sourceKind: opts.sourceKind, tokenizer: null, storeIndex: false }, deps);

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
@@ -9,6 +8,8 @@ import { addSimOptions, blockSourceOptions, parseSweep, simSetup, type SimCliOpt
 import { pipelineDeps } from '../context.js';
 import { shortIds } from '../../shared/short-id.js';
 import { printJson, table, fmtPct, fmtNum } from '../output.js';
+import { resolveSourcePath } from '../../store/target.js';
+import type { CorpusInfo } from '../../store/sources/index.js';
 
 function totalsJson(t: SimulationTotals) {
   return {
@@ -31,7 +32,16 @@ function totalsJson(t: SimulationTotals) {
 /** The stable --json shape of `trace simulate` (documented in docs/simulate.md). */
 export function simulationJson(src: LoadedBlockSource, s: SimSetup, res: SimulationResult, withRequests: boolean, sw?: SweepResult) {
   return {
-    source: { path: src.path, kind: src.kind, level: src.level, block_size: src.blockSize, requests: src.requests.length, unique_blocks: src.uniqueBlocks },
+    source: {
+      path: src.path,
+      kind: src.kind,
+      level: src.level,
+      block_size: src.blockSize,
+      requests: src.requests.length,
+      unique_blocks: src.uniqueBlocks,
+      skipped: src.skipped,
+      corpus: src.corpus,
+    },
     policy: res.policy,
     scope: res.scope,
     write_at: res.writeAt,
@@ -67,6 +77,13 @@ export function simulationJson(src: LoadedBlockSource, s: SimSetup, res: Simulat
   };
 }
 
+/** One line about a corpus directory: files, sessions, skipped files (named), the hash-id rule. */
+export function corpusLine(c: CorpusInfo): string {
+  const skipped = c.skipped_files.length ? `, ${c.skipped_files.length} skipped (${c.skipped_files.slice(0, 3).map((f) => f.file).join(', ')}${c.skipped_files.length > 3 ? ', …' : ''})` : '';
+  const ns = c.hash_id_namespace === 'per-file' ? '; hash ids scoped per file' : '';
+  return `corpus: ${c.files} file(s), ${c.sessions.length} session(s)${skipped}${ns}\n`;
+}
+
 interface SimulateCmdOptions extends SimCliOptions {
   sweep?: string;
   requests?: boolean;
@@ -90,7 +107,7 @@ export const registerSimulate: RegisterCommand = (program: Command, ctx: CliCont
     .option('--wide', 'full conversation ids (default: short unique prefixes)')
     .option('--json', 'print JSON')
     .action(async (path: string, o: SimulateCmdOptions) => {
-      const src = await loadBlockSource(resolve(ctx.cwd, path), blockSourceOptions(o), pipelineDeps(ctx));
+      const src = await loadBlockSource(resolveSourcePath(path, ctx.cwd), blockSourceOptions(o), pipelineDeps(ctx));
       const s = simSetup(o, src.blockSize);
       const res = runSimulation(src, s, false, pipelineDeps(ctx));
       const sw = o.sweep ? (() => {
@@ -110,6 +127,7 @@ export const registerSimulate: RegisterCommand = (program: Command, ctx: CliCont
       ctx.stdout(
         `${src.kind} ${src.path}: ${src.requests.length} requests, block size ${src.blockSize}, ${src.uniqueBlocks} unique blocks; policy ${res.policy}, scope ${res.scope}, write at ${res.writeAt}\n`,
       );
+      if (src.corpus && src.corpus.files > 1) ctx.stdout(corpusLine(src.corpus));
       const short = o.wide ? null : shortIds(res.conversations.map((c) => c.conversationId));
       ctx.stdout(
         table(

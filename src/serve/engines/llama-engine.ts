@@ -112,6 +112,8 @@ class LlamaEngine implements Engine {
       contextChoice: { ...choice, contextSize: context.contextSize },
       chatTemplate: chatTemplateFamily(tpl),
       ...(tpl ? { chatTemplateSource: tpl } : {}),
+      ...(model.tokens.bosString ? { bosToken: model.tokens.bosString } : {}),
+      ...(model.tokens.eosString ? { eosToken: model.tokens.eosString } : {}),
       kvBytesPerToken,
       stopTokens: [...stop],
     });

@@ -73,6 +73,8 @@ class MlxEngine implements Engine {
       contextChoice: choice,
       chatTemplate: tpl?.includes('<|im_start|>') ? (tpl.includes('<think>') ? 'qwen3' : 'chatml') : tpl?.includes('<|start_header_id|>') ? 'llama3' : 'raw',
       ...(tpl ? { chatTemplateSource: tpl } : {}),
+      ...(w.bos_token ? { bosToken: w.bos_token } : {}),
+      ...(w.eos_token ? { eosToken: w.eos_token } : {}),
       kvBytesPerToken: w.kv_bytes_per_token,
       stopTokens: w.stop_tokens,
     });

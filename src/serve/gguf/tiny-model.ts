@@ -16,6 +16,8 @@ export interface TinyModelOptions {
   contextLength?: number;
   seed?: number;
   f16?: boolean;
+  /** Jinja text for `tokenizer.chat_template` (default: a minimal chatml template without tool support). */
+  chatTemplate?: string;
 }
 
 export interface TinyModelShape {
@@ -130,7 +132,7 @@ export function writeTinyModel(path: string, o: TinyModelOptions = {}): TinyMode
     'tokenizer.ggml.padding_token_id': u32(TINY_BOS_ID),
     'tokenizer.ggml.add_bos_token': { type: GgufType.BOOL, value: false },
     'tokenizer.ggml.add_eos_token': { type: GgufType.BOOL, value: false },
-    'tokenizer.chat_template': str(CHATML_TEMPLATE),
+    'tokenizer.chat_template': str(o.chatTemplate ?? CHATML_TEMPLATE),
   };
   const bytes = writeGguf(path, metadata, tensors);
   return { ...s, bytes };

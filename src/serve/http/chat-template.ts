@@ -1,5 +1,8 @@
 import { stableStringify } from '../../analyze/normalize.js';
+import { errorMessage } from '../../shared/errors.js';
+import { badRequest } from './api-error.js';
 import type { ChatPrompt, ChatToolCall, ChatTurn, ToolSpec } from './chat-types.js';
+import { compileModelTemplate, renderJinjaChat, type ModelTemplate, type ToolCallFormat } from './jinja-template.js';
 
 /**
  * Renders a ChatPrompt to prompt text for a chat-template family. Tools use the Qwen3 / Hermes convention
@@ -60,6 +63,48 @@ export interface RenderedPrompt {
   text: string;
   /** Template end-of-turn stop strings (to pass to the engine in addition to the request's own). */
   templateStops: string[];
+  /** Which renderer produced the text: the model's Jinja template or a hand-written family. */
+  renderer?: 'jinja' | 'family';
+  /** Tool-call syntax to parse in the output. */
+  toolFormat?: ToolCallFormat;
+}
+
+/** What the renderer needs to know about the model (EngineInfo satisfies it). */
+export interface TemplateInfo {
+  chatTemplate: string;
+  chatTemplateSource?: string;
+  bosToken?: string;
+  eosToken?: string;
+}
+
+const usesTools = (p: ChatPrompt): boolean => p.tools.length > 0 || p.turns.some((t) => t.role === 'tool' || (t.role === 'assistant' && t.toolCalls.length > 0));
+
+/**
+ * Renders with the model's own Jinja template when it has one, else with the family. A template that never
+ * mentions `tools` cannot show a tool conversation: such conversations use the family renderer (Hermes tool
+ * syntax), as llama.cpp's tool polyfill does. A template the interpreter cannot parse also falls back; an error
+ * the template raises while rendering (e.g. roles that must alternate) is a 400 for this request.
+ */
+export function renderPrompt(info: TemplateInfo, prompt: ChatPrompt, opts: { continueLast?: boolean } = {}): RenderedPrompt {
+  const src = info.chatTemplateSource;
+  let tpl: ModelTemplate | undefined;
+  if (src !== undefined && src !== '') {
+    try {
+      tpl = compileModelTemplate(src);
+    } catch {
+      tpl = undefined; // unparseable by the interpreter: the family approximates it
+    }
+  }
+  if (!tpl || (!tpl.supportsTools && usesTools(prompt))) return { ...renderChat(prompt, info.chatTemplate, opts), renderer: 'family', toolFormat: 'hermes' };
+  let text: string;
+  try {
+    text = renderJinjaChat(tpl, prompt, { continueLast: opts.continueLast ?? true, ...(info.bosToken !== undefined ? { bosToken: info.bosToken } : {}), ...(info.eosToken !== undefined ? { eosToken: info.eosToken } : {}) });
+  } catch (e) {
+    throw badRequest(`the model's chat template refused this conversation: ${errorMessage(e)}`, 'messages');
+  }
+  const stops = [...tpl.stops];
+  if (info.eosToken && !stops.includes(info.eosToken)) stops.push(info.eosToken);
+  return { text, templateStops: stops, renderer: 'jinja', toolFormat: tpl.toolFormat };
 }
 
 /**

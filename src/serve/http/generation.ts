@@ -5,7 +5,8 @@ import { errorMessage } from '../../shared/errors.js';
 import type { Engine } from '../engine.js';
 import { grammarForPrompt, type ToolGrammarConfig } from '../tool-grammar.js';
 import { HttpError, badRequest } from './api-error.js';
-import { renderChat } from './chat-template.js';
+import { renderPrompt } from './chat-template.js';
+import type { ToolCallFormat } from './jinja-template.js';
 import type { ChatPrompt, GenerationParams } from './chat-types.js';
 import type { RequestQueue } from './request-queue.js';
 import type { ServerMetrics } from './server-metrics.js';
@@ -61,10 +62,10 @@ export function newId(prefix: string): string {
 }
 
 /** Renders and tokenises a prompt (for count_tokens and generation). */
-export async function tokenizePrompt(engine: Engine, prompt: ChatPrompt, continueLast = true): Promise<{ tokens: number[]; templateStops: string[] }> {
-  const r = renderChat(prompt, engine.info.chatTemplate, { continueLast });
+export async function tokenizePrompt(engine: Engine, prompt: ChatPrompt, continueLast = true): Promise<{ tokens: number[]; templateStops: string[]; toolFormat: ToolCallFormat }> {
+  const r = renderPrompt(engine.info, prompt, { continueLast });
   const tokens = await engine.tokenize(r.text);
-  return { tokens, templateStops: r.templateStops };
+  return { tokens, templateStops: r.templateStops, toolFormat: r.toolFormat ?? 'hermes' };
 }
 
 /**
@@ -78,7 +79,7 @@ export async function prepareGeneration(
   opts: { continueLast: boolean; toolCallIdPrefix: string; signal?: AbortSignal; reasoning?: boolean },
 ): Promise<PreparedGeneration> {
   const { engine } = deps;
-  const { tokens, templateStops } = await tokenizePrompt(engine, prompt, opts.continueLast);
+  const { tokens, templateStops, toolFormat } = await tokenizePrompt(engine, prompt, opts.continueLast);
   const ctx = engine.info.contextSize;
   if (tokens.length >= ctx) throw badRequest(`prompt is too long: ${tokens.length} tokens > ${ctx - 1} maximum (the server's context is ${ctx} tokens; see --ctx-size)`, 'messages');
   const cap = deps.maxOutputTokens && deps.maxOutputTokens > 0 ? deps.maxOutputTokens : Infinity;
@@ -96,7 +97,7 @@ export async function prepareGeneration(
     async run(sink, signal) {
       const started = deps.clock.now();
       let firstToken = true;
-      const parser = new ToolCallStreamParser(prompt.tools);
+      const parser = new ToolCallStreamParser(prompt.tools, toolFormat);
       let sawTool = false;
       const emitPieces = (pieces: ReturnType<ToolCallStreamParser['push']>) => {
         for (const p of pieces) {

@@ -4,6 +4,7 @@ import type { TraceRequest } from '../../shared/trace-record.js';
 import type { MessagesRequest } from '../../shared/anthropic.js';
 import { SourceError, errorMessage } from '../../shared/errors.js';
 import type { OpenSourceOptions, OpenedSource, SourceImporter, SourceProbe, SourceStats } from './source.js';
+import { assertRecordShape } from './record-shape.js';
 import { endpointPath, parseRequestBody, parseResponseBody, parseTime, sessionIdOf } from './response-parse.js';
 
 /**
@@ -84,7 +85,7 @@ export function anyclaudeFileToRequest(file: string, text: string): TraceRequest
   let error = parsed.error;
   if (!error && status !== null && status >= 400) error = `HTTP ${status}`;
   const ua = o.request.headers?.['user-agent'];
-  return {
+  const record: TraceRequest = {
     id: basename(file, '.json'),
     source: 'anyclaude',
     startedAtMs: parseTime(o.timestamp),
@@ -106,6 +107,8 @@ export function anyclaudeFileToRequest(file: string, text: string): TraceRequest
     messageId: parsed.message?.id || null,
     error,
   };
+  assertRecordShape(record);
+  return record;
 }
 
 function open(path: string, options: OpenSourceOptions): OpenedSource {

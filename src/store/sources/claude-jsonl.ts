@@ -1,3 +1,4 @@
+import { requestBodyProblem, responseProblem } from './record-shape.js';
 import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { AssistantMessage, ContentBlock, MessageParam } from '../../shared/anthropic.js';
@@ -350,7 +351,15 @@ function* sessionRequests(
     });
   }
   out.sort((a, b) => (a.startedAtMs ?? 0) - (b.startedAtMs ?? 0) || (a.endedAtMs ?? 0) - (b.endedAtMs ?? 0));
-  yield* out;
+  for (const r of out) {
+    const problem = requestBodyProblem(r.body) ?? responseProblem(r.response);
+    if (problem) {
+      stats.skipped++;
+      options.logger.warn(`${sessionKey}: skipping malformed call ${r.messageId}: ${problem}`);
+      continue;
+    }
+    yield r;
+  }
 }
 
 function open(path: string, options: OpenSourceOptions): OpenedSource {

@@ -8,14 +8,20 @@ import { anyclaudeImporter } from './anyclaude.js';
 import { claudeJsonlImporter } from './claude-jsonl.js';
 import { kvCacheTesterImporter } from './kv-cache-tester.js';
 import { mooncakeImporter } from './mooncake.js';
+import { postgresImporter } from './postgres-source.js';
+import { isPostgresUrl } from '../target.js';
+import { corpusImporter } from './corpus.js';
+import { tracelabImporter } from './tracelab.js';
 
-export type { OpenedSource, SourceImporter, SourceProbe, OpenSourceOptions, SourceStats } from './source.js';
+export type { OpenedSource, SourceImporter, SourceProbe, OpenSourceOptions, SourceStats, CorpusInfo, CorpusFileFacts } from './source.js';
 
 /**
  * Registry of importers. Detection order matters: more specific formats first.
  * Each importer file adds itself here (one line).
  */
-export const SOURCE_IMPORTERS: SourceImporter[] = [kvCacheTesterImporter, mooncakeImporter, traceDbImporter, ccProxyDbImporter, anyclaudeImporter, claudeJsonlImporter];
+export const SOURCE_IMPORTERS: SourceImporter[] = [kvCacheTesterImporter, tracelabImporter, mooncakeImporter, traceDbImporter, ccProxyDbImporter, anyclaudeImporter, claudeJsonlImporter, postgresImporter];
+// Last: a directory none of the directory formats (claude-jsonl projects, anyclaude folders) claimed.
+SOURCE_IMPORTERS.push(corpusImporter({ importers: () => SOURCE_IMPORTERS.filter((i) => i.kind !== 'corpus' && i.kind !== 'postgres'), probe: (p) => probe(p) }));
 
 export function findImporter(kind: string): SourceImporter {
   const imp = SOURCE_IMPORTERS.find((i) => i.kind === kind);
@@ -44,6 +50,8 @@ export function probe(path: string): SourceProbe {
 /** Opens a source, auto-detecting its format unless `kind` is given. Throws SourceError (exit 2). */
 export function openSource(path: string, options: OpenSourceOptions & { kind?: string }): OpenedSource {
   if (options.kind) return findImporter(options.kind).open(path, options);
+  // A server store is named by URL: nothing on disk to probe.
+  if (isPostgresUrl(path)) return postgresImporter.open(path, options);
   const p = probe(path);
   const imp = SOURCE_IMPORTERS.find((i) => i.detect(p));
   if (!imp) {

@@ -11,15 +11,20 @@ import {
   sessionIdOf,
   type ParsedResponse,
 } from './response-parse.js';
+import { assertRecordShape } from './record-shape.js';
 
 /**
  * Converts one `requests` row — ours (trace columns filled) or claude-code-proxy's (trace columns absent) —
  * into a TraceRequest. Our columns win; otherwise everything is recovered from the `response` JSON
  * (body.usage for non-streaming, streamingChunks reassembled for streaming). Throws on a malformed row (no id,
- * or a non-empty body that is not a JSON object); the importers count those as skipped.
+ * a non-empty body that is not a JSON object, or a body/response of the wrong shape — see record-shape.ts); the
+ * importers count those as skipped.
  * `parseBody` defaults to a plain JSON.parse; the SQLite importers pass a BodyDeltaParser (same result, only
  * the new tail of an append-only conversation is parsed).
  */
+/** The error of a row left `pending` by capture (counted in analyze's errors, excluded from timing). */
+export const INCOMPLETE_ERROR = 'incomplete: the recording stopped before the response finished (row left pending)';
+
 export function rowToTraceRequest(
   row: Partial<RequestsTable>,
   source: string,
@@ -76,8 +81,10 @@ export function rowToTraceRequest(
       : null;
 
   const startedAtMs = row.started_at_ms ?? parseTime(row.timestamp);
-  const durationMs =
-    row.duration_ms ?? (log && typeof log.responseTime === 'number' ? log.responseTime : null);
+  // A row capture left `pending` (the proxy stopped before the response finished) is incomplete: an error, with
+  // no timing (its ttft/duration would be partial measurements mixed into the percentiles).
+  const incomplete = row.state === 'pending';
+  const durationMs = incomplete ? null : (row.duration_ms ?? (log && typeof log.responseTime === 'number' ? log.responseTime : null));
   let endedAtMs: number | null = null;
   if (startedAtMs !== null && durationMs !== null) endedAtMs = startedAtMs + durationMs;
   else if (log?.completedAt) endedAtMs = parseTime(log.completedAt);
@@ -91,15 +98,15 @@ export function rowToTraceRequest(
         : typeof body?.stream === 'boolean'
           ? body.stream
           : null;
-  let error = row.error ?? parsed.error;
+  let error = row.error ?? parsed.error ?? (incomplete ? INCOMPLETE_ERROR : null);
   if (!error && status !== null && status >= 400) error = `HTTP ${status}`;
 
-  return {
+  const record: TraceRequest = {
     id: String(row.id),
     source,
     startedAtMs,
     endedAtMs,
-    ttftMs: row.ttft_ms ?? null,
+    ttftMs: incomplete ? null : (row.ttft_ms ?? null),
     durationMs,
     method: row.method ?? 'POST',
     endpoint: endpointPath(row.endpoint),
@@ -111,9 +118,14 @@ export function rowToTraceRequest(
     body,
     bodyComplete: body !== null,
     response: parsed.message,
-    usage: columnsUsage ?? parsed.usage,
+    // The columns carry the totals; the 5m/1h cache-write split (priced differently) lives in the stream's usage.
+    usage: columnsUsage && parsed.usage?.cache_creation && parsed.usage.cache_creation_input_tokens === columnsUsage.cache_creation_input_tokens
+      ? { ...columnsUsage, cache_creation: parsed.usage.cache_creation }
+      : (columnsUsage ?? parsed.usage),
     stopReason: row.stop_reason ?? parsed.message?.stop_reason ?? null,
     messageId: row.message_id ?? (parsed.message?.id || null),
     error,
   };
+  assertRecordShape(record);
+  return record;
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../../shared/logger.js';
+import type { ProgressFactory } from '../../shared/progress.js';
 import type { BlockRequest, TraceRequest } from '../../shared/trace-record.js';
 
 /**
@@ -30,6 +31,28 @@ export interface SourceProbe {
 
 export interface OpenSourceOptions {
   logger: Logger;
+  /** Progress over the files of a corpus directory (a bar on a TTY; default none). */
+  progress?: ProgressFactory;
+}
+
+/** One file of a corpus: its session and what was read from it (kv-cache-tester adds its own facts). */
+export interface CorpusFileFacts {
+  file: string;
+  session_id: string;
+  requests: number;
+  [fact: string]: unknown;
+}
+
+/** What a corpus directory (or one kv-cache-tester file) held: stated in `--json` as `source.corpus`. */
+export interface CorpusInfo {
+  files: number;
+  /** Files that could not be read or recognised, each with the reason (also warned about once). */
+  skipped_files: { file: string; error: string }[];
+  /** Block-level corpora: every file is its own hash-id namespace (two files never share a block). */
+  hash_id_namespace: 'per-file' | null;
+  /** Sources without content or hash ids: how the blocks were modelled (e.g. TraceLab: from prefix/append sizes). */
+  block_model?: string;
+  sessions: CorpusFileFacts[];
 }
 
 export interface SourceStats {
@@ -57,5 +80,7 @@ export interface OpenedSource {
   /** For block-level sources: the block size hash ids were computed with. */
   readonly blockSize?: number;
   readonly stats: SourceStats;
+  /** Corpus directories and kv-cache-tester files: per-file facts (absent for other sources). */
+  readonly corpus?: CorpusInfo;
   close(): void;
 }

@@ -67,6 +67,42 @@ function* orderedRows(db: Db): Generator<Record<string, unknown>> {
   yield* iterateRequests(db) as Iterable<Record<string, unknown>>;
 }
 
+/**
+ * One pass over `requests` rows (shared by the SQLite and Postgres sources): each row becomes a TraceRequest or is
+ * skipped, counted and reported in one line. One delta parser per pass: bodies that extend a recent body of the
+ * same conversation are parsed from their new tail only (identical result; see body-delta.ts; bounded memory).
+ */
+export class RowPass {
+  private skipped = 0;
+  private yielded = 0;
+  private readonly delta = new BodyDeltaParser();
+  private readonly parseBody: (t: string | null | undefined, k: string | null) => ReturnType<BodyDeltaParser['parse']>;
+  constructor(
+    private readonly path: string,
+    private readonly kind: string,
+    private readonly stats: SourceStats,
+    private readonly options: OpenSourceOptions,
+  ) {
+    // The body may be a Buffer (UTF-8 bytes, SQLite fast path); the delta parser takes either.
+    this.parseBody = (text, key) => this.delta.parse(text, key);
+  }
+
+  convert(row: Record<string, unknown>): TraceRequest | null {
+    let r: TraceRequest;
+    try {
+      r = rowToTraceRequest(row as Partial<RequestsTable>, this.kind, this.parseBody);
+    } catch (e) {
+      this.skipped++;
+      this.stats.skipped = Math.max(this.stats.skipped, this.skipped);
+      this.options.logger.warn(`${this.path}: skipping malformed row ${String(row.id)}: ${errorMessage(e)}`);
+      return null;
+    }
+    this.yielded++;
+    this.stats.yielded = Math.max(this.stats.yielded, this.yielded);
+    return r;
+  }
+}
+
 export function openSqliteSource(path: string, kind: string, options: OpenSourceOptions): OpenedSource {
   let db: Db;
   try {
@@ -82,26 +118,10 @@ export function openSqliteSource(path: string, kind: string, options: OpenSource
   const stats: SourceStats = { skipped: 0, yielded: 0 };
   let closed = false;
   function* requests(): Generator<TraceRequest> {
-    let skippedThisPass = 0;
-    let yieldedThisPass = 0;
-    // One delta parser per pass: bodies that extend a recent body of the same conversation are parsed from
-    // their new tail only (identical result; see body-delta.ts). Bounded memory (a few recent bodies).
-    const delta = new BodyDeltaParser();
-    const parseBody = (text: string | Buffer | null | undefined, key: string | null) => delta.parse(text, key);
+    const pass = new RowPass(path, kind, stats, options);
     for (const row of orderedRows(db)) {
-      let r: TraceRequest;
-      // row.body is a Buffer (UTF-8 bytes) on the fast path; rowToTraceRequest hands it to parseBody.
-      try {
-        r = rowToTraceRequest(row as Partial<RequestsTable>, kind, parseBody as (t: string | null | undefined, k: string | null) => ReturnType<typeof delta.parse>);
-      } catch (e) {
-        skippedThisPass++;
-        stats.skipped = Math.max(stats.skipped, skippedThisPass);
-        options.logger.warn(`${path}: skipping malformed row ${String((row as { id?: unknown }).id)}: ${errorMessage(e)}`);
-        continue;
-      }
-      yieldedThisPass++;
-      stats.yielded = Math.max(stats.yielded, yieldedThisPass);
-      yield r;
+      const r = pass.convert(row);
+      if (r) yield r;
     }
   }
   return {
