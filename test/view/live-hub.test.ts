@@ -105,7 +105,7 @@ describe('live view in the capture handler', () => {
     const dec = new TextDecoder();
     let text = '';
     // Drain what was queued (the model + at most 2 events), then the next change brings a resync.
-    let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+    let pending: ReturnType<typeof reader.read> | null = null;
     const drain = async () => {
       for (;;) {
         pending ??= reader.read();
