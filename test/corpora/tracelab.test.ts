@@ -112,7 +112,7 @@ describe.skipIf(!HAS_SHARED)('TraceLab round traces', () => {
         expect(c.api_hit_rate).toBeCloseTo(rd / ctx, 12);
       } else expect(c.api_hit_rate).toBeNull();
     }
-    const table = await run(['simulate', FILE]);
+    const table = await run(['simulate', FILE, '--wide']);
     expect(table.out).toMatch(/sim hit.*API hit/);
     for (const sid of sessions) expect(table.out).toContain(sid);
   });
