@@ -158,6 +158,68 @@ export function analyzeRequests(requests: Iterable<TraceRequest>, options: Analy
   return summarize(facts, buildConversationIndex(facts), { ...options, counter: counter ?? undefined });
 }
 
+type ToolStats = Map<string, { tokens: number; requests: number; totalTokens: number }>;
+
+/**
+ * Our token breakdown over the selected requests that were counted, its calibration against the API's context
+ * (requests with a complete body and usage) and the per-tool statistics.
+ */
+function summarizeBreakdown(sel: readonly RequestFacts[], counter: TokenCounter | undefined): { breakdown: AnalysisResult['breakdown']; toolStats: ToolStats } {
+  const toolStats: ToolStats = new Map();
+  const counted = sel.filter((f) => f.breakdown);
+  if (counted.length === 0 || !counter) return { breakdown: null, toolStats };
+  const b = { total: 0, tools: 0, system: 0, messages: 0, byRoleBlock: {} as Record<string, number> };
+  let responseTokens = 0;
+  let calReq = 0;
+  let apiCtx = 0;
+  let ours = 0;
+  for (const f of counted) {
+    const x = f.breakdown!;
+    b.total += x.total;
+    b.tools += x.tools;
+    b.system += x.system;
+    b.messages += x.messages;
+    for (const [k, v] of Object.entries(x.byRoleBlock)) b.byRoleBlock[k] = (b.byRoleBlock[k] ?? 0) + v;
+    responseTokens += f.responseTokens ?? 0;
+    for (const [name, v] of Object.entries(x.perTool)) {
+      let t = toolStats.get(name);
+      if (!t) toolStats.set(name, (t = { tokens: 0, requests: 0, totalTokens: 0 }));
+      t.tokens = Math.max(t.tokens, v);
+      t.requests++;
+      t.totalTokens += v;
+    }
+    if (f.bodyComplete && f.usage && x.total > 0) {
+      const ctx = contextTokens(f.usage);
+      if (ctx > 0) {
+        calReq++;
+        apiCtx += ctx;
+        ours += x.total;
+      }
+    }
+  }
+  const ratio = ours > 0 ? apiCtx / ours : null;
+  const breakdown: NonNullable<AnalysisResult['breakdown']> = {
+    tokenizer: counter.tokenizer.name,
+    requestsCounted: counted.length,
+    ...b,
+    responseTokens,
+    calibration: { requests: calReq, apiContext: apiCtx, ours, ratio },
+    scaled:
+      ratio === null
+        ? null
+        : {
+            total: Math.round(b.total * ratio),
+            tools: Math.round(b.tools * ratio),
+            system: Math.round(b.system * ratio),
+            messages: Math.round(b.messages * ratio),
+            byRoleBlock: Object.fromEntries(Object.entries(b.byRoleBlock).map(([k, v]) => [k, Math.round(v * ratio)])),
+          },
+    uniqueTexts: counter.size,
+    cacheHits: counter.hits,
+  };
+  return { breakdown, toolStats };
+}
+
 /** The summary over already-reduced facts and their index. */
 export function summarize(facts: readonly RequestFacts[], index: ConversationIndex, options: AnalyzeOptions = {}): AnalysisResult {
   const idx = new Map(index.requests.map((r) => [r.id, r]));
@@ -212,60 +274,7 @@ export function summarize(facts: readonly RequestFacts[], index: ConversationInd
     cc.add(f.model, f.usage);
   });
 
-  let breakdown: AnalysisResult['breakdown'] = null;
-  const toolStats = new Map<string, { tokens: number; requests: number; totalTokens: number }>();
-  const counted = sel.filter((f) => f.breakdown);
-  if (counted.length > 0 && options.counter) {
-    const b = { total: 0, tools: 0, system: 0, messages: 0, byRoleBlock: {} as Record<string, number> };
-    let responseTokens = 0;
-    let calReq = 0;
-    let apiCtx = 0;
-    let ours = 0;
-    for (const f of counted) {
-      const x = f.breakdown!;
-      b.total += x.total;
-      b.tools += x.tools;
-      b.system += x.system;
-      b.messages += x.messages;
-      for (const [k, v] of Object.entries(x.byRoleBlock)) b.byRoleBlock[k] = (b.byRoleBlock[k] ?? 0) + v;
-      responseTokens += f.responseTokens ?? 0;
-      for (const [name, v] of Object.entries(x.perTool)) {
-        let t = toolStats.get(name);
-        if (!t) toolStats.set(name, (t = { tokens: 0, requests: 0, totalTokens: 0 }));
-        t.tokens = Math.max(t.tokens, v);
-        t.requests++;
-        t.totalTokens += v;
-      }
-      if (f.bodyComplete && f.usage && x.total > 0) {
-        const ctx = contextTokens(f.usage);
-        if (ctx > 0) {
-          calReq++;
-          apiCtx += ctx;
-          ours += x.total;
-        }
-      }
-    }
-    const ratio = ours > 0 ? apiCtx / ours : null;
-    breakdown = {
-      tokenizer: options.counter.tokenizer.name,
-      requestsCounted: counted.length,
-      ...b,
-      responseTokens,
-      calibration: { requests: calReq, apiContext: apiCtx, ours, ratio },
-      scaled:
-        ratio === null
-          ? null
-          : {
-              total: Math.round(b.total * ratio),
-              tools: Math.round(b.tools * ratio),
-              system: Math.round(b.system * ratio),
-              messages: Math.round(b.messages * ratio),
-              byRoleBlock: Object.fromEntries(Object.entries(b.byRoleBlock).map(([k, v]) => [k, Math.round(v * ratio)])),
-            },
-      uniqueTexts: options.counter.size,
-      cacheHits: options.counter.hits,
-    };
-  }
+  const { breakdown, toolStats } = summarizeBreakdown(sel, options.counter);
 
   const result: AnalysisResult = {
     tokenizer: options.counter?.tokenizer.name ?? null,
