@@ -1,3 +1,4 @@
+import { contextTokens } from '../shared/anthropic.js';
 import { deepFreeze } from '../shared/deep-freeze.js';
 import type { TraceRequest } from '../shared/trace-record.js';
 import type { Tokenizer } from './tokenizers/tokenizer.js';
@@ -104,7 +105,7 @@ function addUsage(t: UsageTotals, f: RequestFacts): void {
   t.cacheRead += u.cache_read_input_tokens;
   t.cacheCreation += u.cache_creation_input_tokens;
   t.output += u.output_tokens;
-  t.context += u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
+  t.context += contextTokens(u);
 }
 const rate = (num: number, den: number): number | null => (den > 0 ? num / den : null);
 
@@ -217,7 +218,7 @@ export function summarize(facts: readonly RequestFacts[], index: ConversationInd
         t.totalTokens += v;
       }
       if (f.bodyComplete && f.usage && x.total > 0) {
-        const ctx = f.usage.input_tokens + f.usage.cache_read_input_tokens + f.usage.cache_creation_input_tokens;
+        const ctx = contextTokens(f.usage);
         if (ctx > 0) {
           calReq++;
           apiCtx += ctx;

@@ -109,8 +109,11 @@ export function renderRounds(r: RoundsSummary, header: string): string {
     { title: "Sessions (Claude's recorded cache split)" },
   );
   const sec = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} s`);
-  const g = (name: string, d: RoundsSummary['tool_time_s']) => [name, d.n, sec(d.p50), sec(d.p90), sec(d.max), sec(d.total_s)];
-  s += table(['gap before a round', 'n', 'p50', 'p90', 'max', 'total'], [g('tool time', r.tool_time_s), g('user pause', r.user_pause_s)], { title: 'Think time (recorded)' });
+  const t = r.job.total;
+  const g = (name: string, d: RoundsSummary['tool_gaps_s'], totalMs: number | undefined) => [name, d.n, sec(d.p50), sec(d.p90), sec(d.max), sec(totalMs === undefined ? null : totalMs / 1000)];
+  s += table(['gap before a round', 'n', 'p50', 'p90', 'max', 'total'], [g('tool time', r.tool_gaps_s, t?.tool_ms), g('user pause', r.user_gaps_s, t?.user_ms)], {
+    title: `Think time (recorded)${t ? ` — of ${sec(t.completion_ms / 1000)} in total, model ${sec(t.model_ms / 1000)}` : ''}`,
+  });
   const f = r.first_output_s;
   s += table(['first output event', 'n', 'p50', 'p90', 'max'], [['after send', f.n, sec(f.p50), sec(f.p90), sec(f.max)]]);
   return s;
@@ -134,7 +137,7 @@ export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliConte
     .option('--wide', 'full ids and every tool (default: short unique id prefixes, top tools)')
     .option('--json', 'print the result as JSON')
     .action(async (sourceArg: string, opts: AnalyzeCliOptions) => {
-      const rounds = loadRounds(resolve(ctx.cwd, sourceArg), { sourceKind: opts.sourceKind }, pipelineDeps(ctx));
+      const rounds = loadRounds(resolveSourcePath(sourceArg, ctx.cwd), { sourceKind: opts.sourceKind }, pipelineDeps(ctx));
       if (rounds) {
         if (opts.json) return printJson(ctx, { source: rounds.source, kind: rounds.kind, skipped: rounds.skipped, ...rounds.summary });
         return ctx.stdout(renderRounds(rounds.summary, `${rounds.source} (${rounds.kind}: round traces, no content)`));
