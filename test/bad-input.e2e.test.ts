@@ -76,7 +76,7 @@ beforeAll(() => {
   cases.push({ name: 'rows with messages string / number / null', path: shapes, codes: [0, 1], content: true, skipped: 3 });
 
   const pending = exampleWith('pending', () => [
-    { id: 'pending-1', state: 'pending', duration_ms: null, sse_events: null, status: null, input_tokens: null, output_tokens: null, cache_read_input_tokens: null, cache_creation_input_tokens: null, stop_reason: null },
+    { id: 'pending-1', state: 'pending', duration_ms: null, sse_events: null, response: null, status: null, input_tokens: null, output_tokens: null, cache_read_input_tokens: null, cache_creation_input_tokens: null, stop_reason: null },
   ]);
   cases.push({ name: 'pending rows', path: pending, codes: [0, 1], content: true, skipped: 0 });
 
