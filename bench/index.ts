@@ -7,6 +7,7 @@ import analyzeBench from './analyze.bench.js';
 import serveBench from './serve.bench.js';
 import toolGrammarBench from './tool-grammar.bench.js';
 import bodyCodecBench from './body-codec.bench.js';
+import storeBench from './store.bench.js';
 
 /** Every benchmark, in the order `npm run bench` runs them. Each bench file adds itself here (one line). */
-export const BENCHES: BenchModule[] = [proxy, replay, engine, simulateBench, analyzeBench, serveBench, toolGrammarBench, bodyCodecBench];
+export const BENCHES: BenchModule[] = [proxy, replay, engine, simulateBench, analyzeBench, serveBench, toolGrammarBench, bodyCodecBench, storeBench];
