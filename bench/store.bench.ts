@@ -2,7 +2,9 @@
  * The team store, measured side by side in one run (needs the Debian PostgreSQL binaries; skipped, saying so,
  * without them):
  * 1. capture overhead at c=1: the same fake upstream hit directly, through `trace capture --db requests.db` and
- *    through `trace capture --db postgres://…` (real processes, interleaved requests); added TTFT p50/p99;
+ *    through `trace capture --db postgres://…` (real processes, interleaved requests); added TTFT p50/p99. With
+ *    BENCH_BASELINE_BIN=<an older checkout's bin/trace.js>, that build's SQLite capture runs in the same rounds
+ *    ("before": e.g. the commit before the store work);
  * 2. `trace analyze`'s pipeline (loadAnalysis: linking + usage, no tokenizer) over N generated requests stored
  *    in Postgres and the same rows in SQLite: rows/s and the process RSS high-water mark, at N/4 and N, so the
  *    growth per request shows that bodies are streamed (bounded by one page), not held.
@@ -90,27 +92,26 @@ async function captureOverhead(pgUrl: string, dir: string, m: BenchResult['metri
   const pg = await startCapture(fake.url, pgUrl);
   const agent = new Agent({ connections: 8, headersTimeout: 0, bodyTimeout: 0 });
   const body = JSON.stringify({ model: 'claude-bench', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'x'.repeat(4000) }] });
-  const runs: Record<'direct' | 'sqlite' | 'postgres', Sample[]> = { direct: [], sqlite: [], postgres: [] };
+  const base = process.env.BENCH_BASELINE_BIN ? await startCapture(fake.url, join(dir, 'baseline.db'), process.env.BENCH_BASELINE_BIN) : null;
+  const runs: Record<string, Sample[]> = { direct: [], sqlite: [], postgres: [], ...(base ? { sqlite_before: [] } : {}) };
+  const urls: [string, string][] = [['direct', fake.url], ['sqlite', sqlite.url], ['postgres', pg.url], ...(base ? [['sqlite_before', base.url] as [string, string]] : [])];
   try {
-    for (let i = 0; i < 30; i++) for (const u of [fake.url, sqlite.url, pg.url]) await one(u, agent, body);
-    for (let i = 0; i < SERIAL; i++) {
-      runs.direct.push(await one(fake.url, agent, body));
-      runs.sqlite.push(await one(sqlite.url, agent, body));
-      runs.postgres.push(await one(pg.url, agent, body));
-    }
+    for (let i = 0; i < 30; i++) for (const [, u] of urls) await one(u, agent, body);
+    for (let i = 0; i < SERIAL; i++) for (const [k, u] of urls) runs[k]!.push(await one(u, agent, body));
   } finally {
     await agent.destroy();
     await sqlite.stop();
     await pg.stop();
+    await base?.stop();
     await fake.close();
   }
   for (const p of [0.5, 0.99] as const) {
-    const d = q(runs.direct.map((s) => s.ttft), p);
+    const d = q(runs.direct!.map((s) => s.ttft), p);
     const pn = p === 0.5 ? 'p50' : 'p99';
     m[`c1_ttft_${pn}_direct_ms`] = +d.toFixed(3);
     const parts: string[] = [];
-    for (const k of ['sqlite', 'postgres'] as const) {
-      const v = q(runs[k].map((s) => s.ttft), p);
+    for (const k of Object.keys(runs).filter((x) => x !== 'direct')) {
+      const v = q(runs[k]!.map((s) => s.ttft), p);
       m[`c1_ttft_${pn}_${k}_added_ms`] = +(v - d).toFixed(3);
       parts.push(`${k} ${v.toFixed(2)} ms (added ${(v - d).toFixed(2)})`);
     }
