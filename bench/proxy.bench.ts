@@ -41,7 +41,7 @@ export async function one(url: string, agent: Agent, body: string): Promise<Samp
   return { ttft, total: performance.now() - t0 };
 }
 
-function q(xs: number[], p: number): number {
+export function q(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return quantileSorted(s, p) ?? NaN;
 }
@@ -58,7 +58,7 @@ function cpuMs(pid: number | undefined): number | null {
   }
 }
 
-export async function startCapture(upstream: string, db: string, bin = join(ROOT, 'bin/trace.js')): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
+export async function startCapture(upstream: string, db: string, extraArgs: string[] = [], bin = join(ROOT, 'bin/trace.js')): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
   if (!existsSync(join(ROOT, 'dist/cli/main.js'))) {
     try {
       execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT });
@@ -66,7 +66,7 @@ export async function startCapture(upstream: string, db: string, bin = join(ROOT
       /* emitted anyway */
     }
   }
-  const proc = spawn(process.execPath, [bin, 'capture', '--port', '0', '--upstream', upstream, '--db', db], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [bin, 'capture', '--port', '0', '--upstream', upstream, '--db', db, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`capture did not start: ${out}`)), 30_000);

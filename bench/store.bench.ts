@@ -92,7 +92,7 @@ async function captureOverhead(pgUrl: string, dir: string, m: BenchResult['metri
   const pg = await startCapture(fake.url, pgUrl);
   const agent = new Agent({ connections: 8, headersTimeout: 0, bodyTimeout: 0 });
   const body = JSON.stringify({ model: 'claude-bench', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'x'.repeat(4000) }] });
-  const base = process.env.BENCH_BASELINE_BIN ? await startCapture(fake.url, join(dir, 'baseline.db'), process.env.BENCH_BASELINE_BIN) : null;
+  const base = process.env.BENCH_BASELINE_BIN ? await startCapture(fake.url, join(dir, 'baseline.db'), [], process.env.BENCH_BASELINE_BIN) : null;
   const runs: Record<string, Sample[]> = { direct: [], sqlite: [], postgres: [], ...(base ? { sqlite_before: [] } : {}) };
   const urls: [string, string][] = [['direct', fake.url], ['sqlite', sqlite.url], ['postgres', pg.url], ...(base ? [['sqlite_before', base.url] as [string, string]] : [])];
   try {

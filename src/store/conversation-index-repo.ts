@@ -11,15 +11,21 @@ import { hasTable, openDb } from './db.js';
  * `writeConversationIndex` replaces the whole table in one transaction, so rebuilding is idempotent.
  * Consumers (cache simulation, report) read it with `readConversationIndex` → Map request id → row.
  */
-/** One stored row (same shape as analyze's ConversationIndexRow; the store does not import analyze). */
+/**
+ * One stored row — the one definition of a conversation-index row; analyze's `IndexedRequest` extends it with
+ * `kind` / `side` / `linkedBy` narrowed to their literal types (the store does not import analyze).
+ */
 export interface ConversationIndexRow {
   id: string;
   conversationId: string;
   agentId: string;
   parentAgentId: string | null;
   isSubagent: boolean;
+  /** 0-based index of the request within its agent (a duplicate shares the original's index). */
   turnIndex: number;
+  /** The previous request of the same agent (null for the first). */
   parentRequestId: string | null;
+  /** For an agent's first request: the request whose response spawned it (Agent/Task tool_use). */
   spawnedByRequestId: string | null;
   duplicateOf: string | null;
   duplicateKind: 'stream-retry' | 'resend' | null;
