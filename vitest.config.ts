@@ -8,6 +8,9 @@ const E2E = [
   'test/**/*.e2e.test.ts',
   'test/**/*-e2e.test.ts',
   'test/store/store-dialects.test.ts', // starts a real Postgres
+  'test/store/store-cli.test.ts', // starts a real Postgres
+  'test/store/segment-store-dialects.test.ts', // starts a real Postgres
+  'test/store/damaged-db.test.ts', // runs bin/trace.js as another user
   'test/examples/examples.test.ts', // rebuilds and re-analyses the committed examples through bin/trace.js
 ];
 

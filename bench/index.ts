@@ -7,6 +7,7 @@ import analyzeBench from './analyze.bench.js';
 import serveBench from './serve.bench.js';
 import toolGrammarBench from './tool-grammar.bench.js';
 import bodyCodecBench from './body-codec.bench.js';
+import storeBench from './store.bench.js';
 import corpusBench from './corpus.bench.js';
 import managedBench from './managed.bench.js';
 import liveViewBench from './live-view.bench.js';
@@ -21,6 +22,7 @@ export const BENCHES: BenchModule[] = [
   serveBench,
   toolGrammarBench,
   bodyCodecBench,
+  storeBench,
   corpusBench,
   managedBench,
   liveViewBench,

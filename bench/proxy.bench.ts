@@ -58,7 +58,7 @@ function cpuMs(pid: number | undefined): number | null {
   }
 }
 
-export async function startCapture(upstream: string, db: string, extraArgs: string[] = []): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
+export async function startCapture(upstream: string, db: string, extraArgs: string[] = [], bin = join(ROOT, 'bin/trace.js')): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
   if (!existsSync(join(ROOT, 'dist/cli/main.js'))) {
     try {
       execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT });
@@ -66,7 +66,7 @@ export async function startCapture(upstream: string, db: string, extraArgs: stri
       /* emitted anyway */
     }
   }
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/trace.js'), 'capture', '--port', '0', '--upstream', upstream, '--db', db, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [bin, 'capture', '--port', '0', '--upstream', upstream, '--db', db, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`capture did not start: ${out}`)), 30_000);

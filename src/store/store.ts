@@ -7,6 +7,8 @@ import type { DatabaseSchema, RequestsTable } from './db-types.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { PENDING_ONLY, WRITABLE, bind, writeCaptureRows, type RequestRowInput } from './requests-repo.js';
 import type { DbTarget } from './target.js';
+import { KyselySegmentStore } from './segment-store.js';
+import { writeBody } from './body-codec.js';
 
 /**
  * One store interface over kysely, two dialects: SQLite (better-sqlite3, the embedded default) and Postgres (`pg`,
@@ -25,7 +27,7 @@ export interface Store {
    * derives ids from its records' content can run twice). `origin` fields fill the row's origin columns where
    * the row leaves them empty.
    */
-  insertRequests(rows: readonly RequestRowInput[], origin?: RowOrigin): Promise<InsertResult>;
+  insertRequests(rows: readonly RequestRowInput[], origin?: RowOrigin, options?: InsertOptions): Promise<InsertResult>;
   /** Capture's rows: a `pending` row is upserted, a finished one completes it (body/headers not resent). */
   writeCaptureRows(rows: readonly RequestRowInput[]): Promise<void>;
   countRequests(): Promise<number>;
@@ -37,6 +39,14 @@ export interface RowOrigin {
   origin?: string | null;
   host?: string | null;
   user?: string | null;
+}
+
+export interface InsertOptions {
+  /**
+   * Store bodies compact (src/store/body-codec.ts): `body` becomes '' and `body_skeleton` references shared,
+   * compressed `body_segments`; readers reassemble them byte-exact. claude-code-proxy then sees empty bodies.
+   */
+  compactBodies?: boolean;
 }
 
 export interface InsertResult {
@@ -68,10 +78,27 @@ export function withOrigin(row: RequestRowInput, origin: RowOrigin | undefined):
   };
 }
 
-async function insertChunks(db: Kysely<DatabaseSchema>, rows: readonly RequestRowInput[], origin: RowOrigin | undefined): Promise<InsertResult> {
+/** The row with its body moved into segments + skeleton (rows already compact, or without a body, as they are). */
+async function compactRow(segments: KyselySegmentStore, row: RequestRowInput): Promise<RequestRowInput> {
+  if (row.body_skeleton || !row.body) return row;
+  const w = await writeBody(segments, row.body);
+  return { ...row, body: '', body_skeleton: w.skeleton, request_bytes: row.request_bytes ?? w.size };
+}
+
+async function insertChunks(db: Kysely<DatabaseSchema>, rows: readonly RequestRowInput[], origin: RowOrigin | undefined, options: InsertOptions = {}): Promise<InsertResult> {
   let inserted = 0;
+  const segments = options.compactBodies ? new KyselySegmentStore(db) : null;
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    const values = rows.slice(i, i + INSERT_CHUNK).map((r) => bind(withOrigin(r, origin)) as unknown as RequestsTable);
+    let chunk = rows.slice(i, i + INSERT_CHUNK);
+    if (segments) {
+      // Only rows not stored yet are encoded (re-imports stay cheap and write no segments).
+      const have = new Set((await db.selectFrom('requests').select('id').where('id', 'in', chunk.map((r) => r.id)).execute()).map((r) => r.id));
+      const fresh: RequestRowInput[] = [];
+      for (const r of chunk) if (!have.has(r.id)) fresh.push(await compactRow(segments, r));
+      chunk = fresh;
+      if (chunk.length === 0) continue;
+    }
+    const values = chunk.map((r) => bind(withOrigin(r, origin)) as unknown as RequestsTable);
     const res = await db
       .insertInto('requests')
       .values(values)
@@ -105,7 +132,7 @@ function openSqliteStore(target: Extract<DbTarget, { dialect: 'sqlite' }>, optio
     dialect: 'sqlite',
     db,
     sqlite: raw,
-    insertRequests: (rows, origin) => insertChunks(db, rows, origin),
+    insertRequests: (rows, origin, opts) => insertChunks(db, rows, origin, opts),
     async writeCaptureRows(rows) {
       writeCaptureRows(raw, rows as RequestRowInput[]);
     },
@@ -217,7 +244,7 @@ async function openPostgresStore(target: Extract<DbTarget, { dialect: 'postgres'
     dialect: 'postgres',
     db,
     sqlite: null,
-    insertRequests: (rows, origin) => insertChunks(db, rows, origin),
+    insertRequests: (rows, origin, opts) => insertChunks(db, rows, origin, opts),
     writeCaptureRows: (rows) => writeCaptureRowsPg(db, rows),
     countRequests: () => count(db),
     close: () => db.destroy(),

@@ -5,6 +5,8 @@ import { openStore, type Store } from '../store.js';
 import { isPostgresUrl, parseDbTarget, redactUrl } from '../target.js';
 import type { OpenSourceOptions, OpenedSource, SourceImporter, SourceStats } from './source.js';
 import { RowPass } from './sqlite-source.js';
+import { KyselySegmentStore } from '../segment-store.js';
+import { SegmentCache, readBody } from '../body-codec.js';
 
 /**
  * `postgres`: a team store (`trace capture --db postgres://…`). Read-only (read-only transactions, no migration).
@@ -51,7 +53,11 @@ export function openPostgresSource(url: string, options: OpenSourceOptions & { p
     open.push(store);
     try {
       const pass = new RowPass(display, 'postgres', stats, options);
+      const segments = new KyselySegmentStore(store.db);
+      const cache = new SegmentCache();
       for await (const row of pages(store, options.pageRows ?? POSTGRES_PAGE_ROWS)) {
+        // A compact body: reassembled byte-exact (≤ 2 segment queries, most segments from the cache).
+        if (row.body_skeleton) row.body = await readBody(segments, row.body_skeleton as Uint8Array, { cache });
         const r = pass.convert(row);
         if (r) yield r;
       }

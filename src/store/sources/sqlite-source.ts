@@ -6,6 +6,7 @@ import { SourceError, StoreError, errorMessage } from '../../shared/errors.js';
 import type { OpenSourceOptions, OpenedSource, SourceProbe, SourceStats } from './source.js';
 import { rowToTraceRequest } from './requests-row.js';
 import { BodyDeltaParser } from './body-delta.js';
+import { SegmentCache, decodeBody, decompressSegment } from '../body-codec.js';
 
 /** Shared plumbing of the two SQLite importers (trace-db, cc-proxy-db). Both open the file READ-ONLY. */
 
@@ -113,6 +114,21 @@ export class RowPass {
   }
 }
 
+/** Raw body segments by id from `body_segments` (decompressed; an LRU keeps the shared ones). */
+function sqliteSegments(db: Db): (id: string) => Buffer | undefined {
+  const get = db.prepare('SELECT data FROM body_segments WHERE id = ?').pluck();
+  const cache = new SegmentCache();
+  return (id) => {
+    let raw = cache.get(id);
+    if (!raw) {
+      const stored = get.get(id) as Buffer | undefined;
+      if (!stored) return undefined;
+      cache.set(id, (raw = decompressSegment(stored)));
+    }
+    return raw;
+  };
+}
+
 export function openSqliteSource(path: string, kind: string, options: OpenSourceOptions): OpenedSource {
   let db: Db;
   try {
@@ -130,6 +146,8 @@ export function openSqliteSource(path: string, kind: string, options: OpenSource
   }
   const stats: SourceStats = { skipped: 0, yielded: 0 };
   let closed = false;
+  let segmentGetter: ((id: string) => Buffer | undefined) | null = null;
+  const segments = () => (segmentGetter ??= sqliteSegments(db));
   function* requests(): Generator<TraceRequest> {
     const pass = new RowPass(path, kind, stats, options);
     const rows = orderedRows(db);
@@ -144,7 +162,10 @@ export function openSqliteSource(path: string, kind: string, options: OpenSource
         throw err;
       }
       if (next.done) return;
-      const r = pass.convert(next.value);
+      const row = next.value;
+      // A compact body (body codec): reassembled byte-exact from its skeleton and the shared segments.
+      if (row.body_skeleton) row.body = decodeBody(row.body_skeleton as Uint8Array, segments());
+      const r = pass.convert(row);
       if (r) yield r;
     }
   }

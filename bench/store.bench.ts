@@ -1,0 +1,158 @@
+/**
+ * The team store, measured side by side in one run (needs the Debian PostgreSQL binaries; skipped, saying so,
+ * without them):
+ * 1. capture overhead at c=1: the same fake upstream hit directly, through `trace capture --db requests.db` and
+ *    through `trace capture --db postgres://…` (real processes, interleaved requests); added TTFT p50/p99. With
+ *    BENCH_BASELINE_BIN=<an older checkout's bin/trace.js>, that build's SQLite capture runs in the same rounds
+ *    ("before": e.g. the commit before the store work);
+ * 2. `trace analyze`'s pipeline (loadAnalysis: linking + usage, no tokenizer) over N generated requests stored
+ *    in Postgres and the same rows in SQLite: rows/s and the process RSS high-water mark, at N/4 and N, so the
+ *    growth per request shows that bodies are streamed (bounded by one page), not held.
+ *    N = BENCH_STORE_N (default 40,000; the issue's 1M takes hours of generation on a 2-core machine).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import type { BenchModule, BenchResult } from './bench.js';
+import { one, startCapture, type Sample } from './proxy.bench.js';
+import { quantileSorted } from '../src/analyze/percentiles.js';
+import { createFakeAnthropic, textReply } from '../test/helpers/fake-anthropic.js';
+import { HAS_POSTGRES, NO_POSTGRES_MESSAGE, startPostgres } from '../test/helpers/postgres.js';
+import { openStore } from '../src/store/store.js';
+import { parseDbTarget } from '../src/store/target.js';
+import type { RequestRowInput } from '../src/store/requests-repo.js';
+import { loadAnalysis } from '../src/pipelines/analysis.js';
+import { silentLogger } from '../src/shared/logger.js';
+import { systemClock } from '../src/shared/clock.js';
+
+const SERIAL = 150;
+const N = Number(process.env.BENCH_STORE_N ?? 40_000);
+const TURNS = 40;
+
+const q = (xs: number[], p: number) => quantileSorted([...xs].sort((a, b) => a - b), p) ?? NaN;
+
+/** Conversations of TURNS append-only requests (~1-6 KB bodies), usage and timing filled like capture's rows. */
+function* rows(n: number): Generator<RequestRowInput> {
+  const t0 = Date.parse('2026-01-01T00:00:00Z');
+  const system = [{ type: 'text', text: 'You are a coding agent. '.repeat(20) }];
+  for (let i = 0; i < n; i++) {
+    const conv = Math.floor(i / TURNS);
+    const turn = i % TURNS;
+    const messages: unknown[] = [];
+    for (let k = 0; k <= turn; k++) {
+      messages.push({ role: 'user', content: `conversation ${conv} question ${k}: what does function f${k} return?` });
+      if (k < turn) messages.push({ role: 'assistant', content: [{ type: 'text', text: `f${k} returns ${k * 7}.` }] });
+    }
+    const session = `00000000-0000-4000-8000-${String(conv).padStart(12, '0')}`;
+    const body = JSON.stringify({ model: 'claude-bench', max_tokens: 256, stream: true, system, messages, metadata: { user_id: JSON.stringify({ device_id: 'd', account_uuid: '', session_id: session }) } });
+    yield {
+      id: `bench-${i}`, method: 'POST', endpoint: '/v1/messages', headers: '{}', body, model: 'claude-bench', session_id: session,
+      is_streaming: 1, status: 200, state: 'complete', started_at_ms: t0 + conv * 3_600_000 + turn * 20_000, seq: i, ttft_ms: 300, duration_ms: 2000,
+      input_tokens: 3, output_tokens: 20, cache_read_input_tokens: 200 + turn * 40, cache_creation_input_tokens: 40, stop_reason: 'end_turn', message_id: `msg_${i}`,
+    };
+  }
+}
+
+async function fill(target: string, n: number): Promise<number> {
+  const store = await openStore(parseDbTarget(target, tmpdir()));
+  const t = performance.now();
+  let batch: RequestRowInput[] = [];
+  for (const r of rows(n)) {
+    batch.push(r);
+    if (batch.length === 1000) {
+      await store.insertRequests(batch);
+      batch = [];
+    }
+  }
+  if (batch.length) await store.insertRequests(batch);
+  await store.close();
+  return (performance.now() - t) / 1000;
+}
+
+/** loadAnalysis over `path`: wall seconds and the RSS high-water mark while it ran (sampled every 20 ms). */
+async function analyse(path: string): Promise<{ s: number; requests: number; peakRssMb: number }> {
+  global.gc?.();
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  const t = performance.now();
+  try {
+    const a = await loadAnalysis(path, { tokenizer: null, storeIndex: false }, { logger: silentLogger, clock: systemClock });
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { s: (performance.now() - t) / 1000, requests: a.facts.length, peakRssMb: peak / 2 ** 20 };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function captureOverhead(pgUrl: string, dir: string, m: BenchResult['metrics'], lines: string[]): Promise<void> {
+  const fake = createFakeAnthropic({ script: () => textReply('The quick brown fox jumps over the lazy dog. '.repeat(4), { pieceSize: 12, eventDelayMs: 1 }) });
+  await fake.listen();
+  const sqlite = await startCapture(fake.url, join(dir, 'requests.db'));
+  const pg = await startCapture(fake.url, pgUrl);
+  const agent = new Agent({ connections: 8, headersTimeout: 0, bodyTimeout: 0 });
+  const body = JSON.stringify({ model: 'claude-bench', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'x'.repeat(4000) }] });
+  const base = process.env.BENCH_BASELINE_BIN ? await startCapture(fake.url, join(dir, 'baseline.db'), [], process.env.BENCH_BASELINE_BIN) : null;
+  const runs: Record<string, Sample[]> = { direct: [], sqlite: [], postgres: [], ...(base ? { sqlite_before: [] } : {}) };
+  const urls: [string, string][] = [['direct', fake.url], ['sqlite', sqlite.url], ['postgres', pg.url], ...(base ? [['sqlite_before', base.url] as [string, string]] : [])];
+  try {
+    for (let i = 0; i < 30; i++) for (const [, u] of urls) await one(u, agent, body);
+    for (let i = 0; i < SERIAL; i++) for (const [k, u] of urls) runs[k]!.push(await one(u, agent, body));
+  } finally {
+    await agent.destroy();
+    await sqlite.stop();
+    await pg.stop();
+    await base?.stop();
+    await fake.close();
+  }
+  for (const p of [0.5, 0.99] as const) {
+    const d = q(runs.direct!.map((s) => s.ttft), p);
+    const pn = p === 0.5 ? 'p50' : 'p99';
+    m[`c1_ttft_${pn}_direct_ms`] = +d.toFixed(3);
+    const parts: string[] = [];
+    for (const k of Object.keys(runs).filter((x) => x !== 'direct')) {
+      const v = q(runs[k]!.map((s) => s.ttft), p);
+      m[`c1_ttft_${pn}_${k}_added_ms`] = +(v - d).toFixed(3);
+      parts.push(`${k} ${v.toFixed(2)} ms (added ${(v - d).toFixed(2)})`);
+    }
+    lines.push(`capture c=1 ttft ${pn}: direct ${d.toFixed(2)} ms; ${parts.join('; ')}`);
+  }
+}
+
+const bench: BenchModule = {
+  name: 'store',
+  description: `team store: capture overhead at c=1 (SQLite vs Postgres), analyze over ${N.toLocaleString('en')} generated requests in Postgres vs SQLite (RSS)`,
+  async run(): Promise<BenchResult> {
+    if (!HAS_POSTGRES) return { metrics: { skipped: NO_POSTGRES_MESSAGE }, lines: [NO_POSTGRES_MESSAGE] };
+    const server = await startPostgres();
+    const dir = mkdtempSync(join(tmpdir(), 'trace-bench-store-'));
+    const m: BenchResult['metrics'] = { n: N };
+    const lines: string[] = [];
+    try {
+      await captureOverhead(server.createDatabase('cap'), dir, m, lines);
+      for (const n of [Math.floor(N / 4), N]) {
+        const pg = server.createDatabase(`a${n}`);
+        const lite = join(dir, `a${n}.db`);
+        const fillPg = await fill(pg, n);
+        const fillLite = await fill(lite, n);
+        const a = await analyse(pg);
+        const b = await analyse(lite);
+        if (a.requests !== n || b.requests !== n) throw new Error(`analysed ${a.requests} / ${b.requests} of ${n}`);
+        m[`postgres_${n}_analyze_rows_per_s`] = Math.round(n / a.s);
+        m[`sqlite_${n}_analyze_rows_per_s`] = Math.round(n / b.s);
+        m[`postgres_${n}_peak_rss_mb`] = Math.round(a.peakRssMb);
+        m[`sqlite_${n}_peak_rss_mb`] = Math.round(b.peakRssMb);
+        lines.push(
+          `analyze ${n.toLocaleString('en')} requests: postgres ${Math.round(n / a.s)}/s (peak RSS ${Math.round(a.peakRssMb)} MB), sqlite ${Math.round(n / b.s)}/s (peak RSS ${Math.round(b.peakRssMb)} MB); insert ${Math.round(n / fillPg)}/s pg, ${Math.round(n / fillLite)}/s sqlite`,
+        );
+      }
+      lines.push('RSS is the process high-water mark (this bench process, capture children excluded); growth N/4 → N is the per-request facts the analysis keeps, bodies stream one page at a time');
+    } finally {
+      server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return { metrics: m, lines };
+  },
+};
+
+export default bench;
