@@ -109,7 +109,7 @@ export const registerSimulate: RegisterCommand = (program: Command, ctx: CliCont
     .action(async (path: string, o: SimulateCmdOptions) => {
       const src = await loadBlockSource(resolveSourcePath(path, ctx.cwd), blockSourceOptions(o), pipelineDeps(ctx));
       const s = simSetup(o, src.blockSize);
-      const res = runSimulation(src, s, false, pipelineDeps(ctx));
+      const res = runSimulation(src, s, false, pipelineDeps(ctx), Boolean(o.requests));
       const sw = o.sweep ? (() => {
         const { param, values } = parseSweep(o.sweep!, src.blockSize);
         return sweep(src.requests, param, values, { policy: s.policy, options: s.options, scope: s.scope, writeAt: s.writeAt });
