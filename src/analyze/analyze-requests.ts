@@ -7,6 +7,7 @@ import { Interner, extractFacts, type RequestFacts } from './request-facts.js';
 import { buildConversationIndex, type AgentInfo, type ConversationIndex, type ConversationInfo } from './conversation-index.js';
 import { distribution, type Distribution } from './percentiles.js';
 import { REQUEST_KINDS, type RequestKind } from './classify.js';
+import { jobMetrics, type JobSplit } from './job-split.js';
 import { CostAccumulator, type CostSummary } from './cost.js';
 import { DEFAULT_PRICES, type PriceTable } from './prices.js';
 
@@ -72,6 +73,11 @@ export interface AnalysisResult {
   perModel: ({ model: string; requests: number; tokenHitRate: number | null } & UsageTotals)[];
   perAgent: ({ agentId: string; conversationId: string; parentAgentId: string | null; isSubagent: boolean; isSide: boolean; requests: number; models: string[] } & UsageTotals)[];
   timing: { ttftMs: Distribution; apiTimeMs: Distribution; thinkTimeMs: Distribution };
+  /**
+   * Recorded job split (src/analyze/job-split.ts): per session first start → last end, split into model time,
+   * tool time (gaps before tool_result turns), user pause (gaps before new user text) and other gaps.
+   */
+  jobs: { total: JobSplit | null; sessions: ({ session: string } & JobSplit)[] };
   breakdown: {
     tokenizer: string;
     requestsCounted: number;
@@ -108,6 +114,19 @@ function addUsage(t: UsageTotals, f: RequestFacts): void {
   t.context += contextTokens(u);
 }
 const rate = (num: number, den: number): number | null => (den > 0 ? num / den : null);
+
+/** The recorded job split of the selected requests (requests without both timestamps are left out). */
+function recordedJobs(sel: readonly RequestFacts[], idx: Map<string, { conversationId: string; agentId: string }>): AnalysisResult['jobs'] {
+  const items = [];
+  for (const f of sel) {
+    const r = idx.get(f.id);
+    if (!r || f.startedAtMs === null || f.endedAtMs === null) continue;
+    const gapKind = f.lastUserToolResult ? 'tool' : f.messageCount > 0 && !f.side ? 'user' : 'other';
+    items.push({ session: r.conversationId, agent: r.agentId, startMs: f.startedAtMs, endMs: f.endedAtMs, gapKind } as const);
+  }
+  const m = jobMetrics(items);
+  return { total: m.total, sessions: m.sessions };
+}
 
 
 /** Reduces requests to facts one at a time (for sync and async sources alike; bodies are not retained). */
@@ -281,6 +300,7 @@ export function summarize(facts: readonly RequestFacts[], index: ConversationInd
       apiTimeMs: distribution(sel.map((f) => f.apiTimeMs)),
       thinkTimeMs: distribution(selIdx.map((r) => r.thinkTimeMs)),
     },
+    jobs: recordedJobs(sel, idx),
     breakdown,
     biggestTools: [...toolStats.entries()]
       .map(([name, t]) => ({ name, ...t }))

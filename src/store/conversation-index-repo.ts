@@ -1,5 +1,5 @@
 import type { Db } from './db.js';
-import { hasTable } from './db.js';
+import { hasTable, openDb } from './db.js';
 
 /**
  * Stores the conversation index (src/analyze/conversation-index.ts) in a requests.db, table
@@ -67,6 +67,25 @@ export function writeConversationIndex(db: Db, rows: readonly ConversationIndexR
     setMeta.run('linking', meta.linking);
   })();
   return true;
+}
+
+/**
+ * Stores the index into the requests.db at `path`, opening it read-write (and so migrating it) only when the stored
+ * index differs: analysing a DB whose index is current leaves the file byte-identical. Returns true when written.
+ */
+export function storeConversationIndex(path: string, rows: readonly ConversationIndexRow[], meta: StoredIndexMeta): boolean {
+  const ro = openDb(path, { readonly: true, mustExist: true });
+  try {
+    if (sameIndex(ro, rows, meta)) return false;
+  } finally {
+    ro.close();
+  }
+  const db = openDb(path, { mustExist: true });
+  try {
+    return writeConversationIndex(db, rows, meta);
+  } finally {
+    db.close();
+  }
 }
 
 const INDEX_FIELDS: (keyof ConversationIndexRow)[] = [

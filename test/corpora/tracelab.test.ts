@@ -113,7 +113,7 @@ describe.skipIf(!HAS_SHARED)('TraceLab round traces', () => {
         expect(c.api_hit_rate).toBeCloseTo(rd / ctx, 12);
       } else expect(c.api_hit_rate).toBeNull();
     }
-    const table = await run(['simulate', FILE]);
+    const table = await run(['simulate', FILE, '--wide']);
     expect(table.out).toMatch(/sim hit.*API hit/);
     // One row per session (ids may be shortened by the compact table), Claude's with its recorded hit rate.
     const claude = rows.filter((x) => x.provider === 'claude');

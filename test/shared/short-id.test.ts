@@ -21,3 +21,11 @@ describe('shortIds', () => {
     expect(m.get('abcdefgh1abcdefgh1')).toBe('abcdefgh1');
   });
 });
+
+describe('shortIds with a namespace', () => {
+  it('counts the minimum after a leading `kind:` namespace', () => {
+    const m = shortIds(['claude:92ee5b8a-429c-e80b-5db6-5381512f4697', 'codex:a1b2c3d4-0000-1111-2222-333344445555']);
+    expect(m.get('claude:92ee5b8a-429c-e80b-5db6-5381512f4697')).toBe('claude:92ee5b8');
+    expect(m.get('codex:a1b2c3d4-0000-1111-2222-333344445555')).toBe('codex:a1b2c3d');
+  });
+});
