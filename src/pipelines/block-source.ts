@@ -65,7 +65,8 @@ export interface SimSetup {
   prewarm: boolean;
 }
 
-export function runSimulation(src: BlockSource, s: SimSetup, trackWorkingSet = false, deps?: Pick<PipelineDeps, 'progress'>): SimulationResult {
+/** `trackReuse`: per-request reuse distances (O(blocks) per request; only `simulate --requests` shows them). */
+export function runSimulation(src: BlockSource, s: SimSetup, trackWorkingSet = false, deps?: Pick<PipelineDeps, 'progress'>, trackReuse = true): SimulationResult {
   const progress = deps?.progress?.(src.requests.length) ?? NO_PROGRESS;
   progress.start(src.requests.length, `simulating ${s.policy}`);
   try {
@@ -75,6 +76,7 @@ export function runSimulation(src: BlockSource, s: SimSetup, trackWorkingSet = f
       writeAt: s.writeAt,
       prewarm: s.prewarm,
       trackWorkingSet,
+      trackReuse,
       onProgress: (done) => progress.update(done),
     });
     progress.update(src.requests.length);

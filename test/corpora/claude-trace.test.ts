@@ -3,7 +3,7 @@
  * request.timestamp in epoch seconds, redacted headers, the parsed request body; response.body_raw = the raw SSE
  * text; logged_at ISO) imports to the same records as capturing the same exchange through `trace capture`.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { messagesBody, postJson, startHarness, type Harness } from '../capture/harness.js';
@@ -74,6 +74,16 @@ describe('claude-trace logs', () => {
     expect(fromLog[0]!.usage).toMatchObject({ input_tokens: 12, cache_read_input_tokens: 2048, cache_creation_input_tokens: 300 });
     expect(fromLog[0]!.response!.content.some((b) => b.type === 'tool_use')).toBe(true);
     expect(fromLog[0]!.durationMs).toBeGreaterThanOrEqual(0);
+    // A directory of logs (how .claude-trace/ holds them) is a content corpus with the same records.
+    const logs = join(h.dir, '.claude-trace');
+    mkdirSync(logs);
+    writeFileSync(join(logs, 'log-a.jsonl'), lines.slice(0, 1).join('\n') + '\n');
+    writeFileSync(join(logs, 'log-b.jsonl'), lines.slice(1, 2).join('\n') + '\n');
+    const dirSrc = openSource(logs, { logger: silentLogger });
+    expect(dirSrc.kind).toBe('corpus:claude-trace');
+    expect(dirSrc.level).toBe('content');
+    expect([...dirSrc.requests()].map(comparable)).toEqual(captured.map(comparable));
+    expect(dirSrc.corpus!.sessions.map((x) => x.requests)).toEqual([1, 1]);
     // The orphaned request is kept as a request with an error, not dropped.
     expect(fromLog[2]!.response).toBeNull();
     expect(fromLog[2]!.error).toMatch(/ORPHANED/);

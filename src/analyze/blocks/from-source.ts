@@ -1,4 +1,5 @@
 import { InputError } from '../../shared/errors.js';
+import { prefixIn } from '../cache/policy.js';
 import type { BlockRequest } from '../../shared/trace-record.js';
 import type { OpenedSource } from '../../store/sources/source.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -48,7 +49,8 @@ export async function blockRequestsOf(src: OpenedSource, opts: BlockSourceOption
       throw new InputError(`${src.path} was hashed with block size ${src.blockSize}; it cannot be re-blocked to ${opts.blockSize}`);
     }
     const ids = new Set<number>();
-    for (const r of reqs) for (const id of r.hashIds) ids.add(id);
+    // Chain-hash ids (equal id ⇔ equal prefix): the ids already counted are a prefix of each request's.
+    for (const r of reqs) for (let i = prefixIn((id) => ids.has(id), r.hashIds); i < r.hashIds.length; i++) ids.add(r.hashIds[i]!);
     return { kind: src.kind, level: 'block', blockSize: src.blockSize ?? reqs[0]?.blockSize ?? DEFAULT_BLOCK_SIZE, requests: reqs, uniqueBlocks: ids.size };
   }
   const hasher = await createChainHasher(opts.hash ?? 'xxh64', opts.salt ?? '');

@@ -1,4 +1,4 @@
-import { NamespaceKeys, type CachePolicy, type LookupResult, type SimRequest } from './policy.js';
+import { NamespaceKeys, prefixIn, type CachePolicy, type LookupResult, type SimRequest } from './policy.js';
 
 /** Infinite cache, no expiry: the upper bound (every block ever written stays). */
 export function idealPolicy(): CachePolicy {
@@ -7,12 +7,12 @@ export function idealPolicy(): CachePolicy {
   return {
     name: 'ideal',
     lookup(ns, req: SimRequest): LookupResult {
-      let k = 0;
-      while (k < req.hashIds.length && held.has(keys.key(ns, req.hashIds[k]!))) k++;
+      // Held blocks are never evicted and ids are chain hashes: the held prefix is found by binary search.
+      const k = prefixIn((id) => held.has(keys.key(ns, id)), req.hashIds);
       return { readTokens: k * req.blockSize, readBlocks: k };
     },
     write(ns, req, _now, read) {
-      for (const id of req.hashIds) held.add(keys.key(ns, id));
+      for (let i = read.readBlocks; i < req.hashIds.length; i++) held.add(keys.key(ns, req.hashIds[i]!));
       return { createdTokens: (req.hashIds.length - read.readBlocks) * req.blockSize };
     },
     size: () => held.size,

@@ -64,3 +64,21 @@ export class NamespaceKeys {
     return n * 2 ** 32 + id;
   }
 }
+
+/**
+ * Length of the longest prefix of `ids` whose blocks satisfy `has`, given that the first `from` do. Block ids are
+ * chain hashes (equal id ⇔ equal prefix, src/shared/trace-record.ts) and the written/sent/held sets only grow, so
+ * membership is monotone along a request's ids: a binary search finds the prefix in O(log n) lookups.
+ */
+export function prefixIn(has: (id: number) => boolean, ids: readonly number[], from = 0): number {
+  let lo = from;
+  let hi = ids.length;
+  if (lo >= hi || has(ids[hi - 1]!)) return hi;
+  hi--;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (has(ids[mid]!)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,5 +1,5 @@
 import { contextTokens, type Usage } from '../../shared/anthropic.js';
-import { NamespaceKeys, type CachePolicy, type LookupResult, type MissReason, type SimRequest } from './policy.js';
+import { NamespaceKeys, prefixIn, type CachePolicy, type LookupResult, type MissReason, type SimRequest } from './policy.js';
 
 export type CacheScope = 'global' | 'conversation';
 export const CACHE_SCOPES: readonly CacheScope[] = ['global', 'conversation'];
@@ -18,6 +18,11 @@ export interface SimulateOptions {
   estimatePrefillS?: (req: SimRequest, newTokens: number) => number;
   /** Sample the policy's working-set size after every request (costs O(entries) per request for some policies). */
   trackWorkingSet?: boolean;
+  /**
+   * Keep the last access time of every block for `reuseDistanceS` (default true). Costs O(blocks) per request;
+   * without it reuseDistanceS is null and a request only touches the blocks past its known prefix.
+   */
+  trackReuse?: boolean;
   /**
    * Pre-load prefixes the source says were cached before the trace began (`prewarmedTokens` on block-model
    * requests: an opaque tools+system prefix whose first API usage was a cache read). Default true.
@@ -147,6 +152,8 @@ interface PendingWrite {
   r: SimRequest;
   read: LookupResult;
   out: SimulatedRequest;
+  /** Leading blocks already written when the request looked up (they need not be written again). */
+  known: number;
 }
 
 /**
@@ -172,6 +179,7 @@ class CacheSimulation {
     private readonly writeAt: WriteAt,
     private readonly estimate: (r: SimRequest, newTokens: number) => number,
     private readonly trackWorkingSet: boolean,
+    private readonly trackReuse: boolean,
   ) {
     this.granularity = policy.name === 'anthropic' ? 1 : 0;
   }
@@ -180,7 +188,12 @@ class CacheSimulation {
     return this.scope === 'global' ? '' : r.conversationId;
   }
 
-  private markWritten(ns: string, hashIds: readonly number[], at: number): void {
+  /** Marks blocks written; `from`: leading blocks known to be written already (skipped unless reuse is tracked). */
+  private markWritten(ns: string, hashIds: readonly number[], at: number, from = 0): void {
+    if (!this.trackReuse) {
+      for (let i = from; i < hashIds.length; i++) this.written.add(this.keys.key(ns, hashIds[i]!));
+      return;
+    }
     for (const id of hashIds) {
       const k = this.keys.key(ns, id);
       this.written.add(k);
@@ -210,7 +223,7 @@ class CacheSimulation {
     const w = this.policy.write(p.ns, p.r, p.at, p.read);
     p.out.creationTokens = Math.min(w.createdTokens, p.r.inputTokens - p.out.readTokens);
     p.out.uncachedTokens = p.r.inputTokens - p.out.readTokens - p.out.creationTokens;
-    this.markWritten(p.ns, p.r.hashIds, p.at);
+    this.markWritten(p.ns, p.r.hashIds, p.at, p.known);
   }
 
   /** Performs the writes due by `now`. */
@@ -223,8 +236,10 @@ class CacheSimulation {
     this.flush(now);
     const ns = this.ns(r);
     const read = this.policy.lookup(ns, r, now);
-    const miss = this.explainMiss(ns, r, read);
-    const reuse = this.touch(ns, r, read.readBlocks, now);
+    const idealW = prefixIn((id) => this.written.has(this.keys.key(ns, id)), r.hashIds);
+    const idealS = prefixIn((id) => this.sent.has(this.keys.key(ns, id)), r.hashIds, idealW);
+    const miss = this.explainMiss(r, read, idealW, idealS);
+    const reuse = this.touch(ns, r, read.readBlocks, now, idealS);
     const readTokens = Math.min(read.readTokens, r.inputTokens);
     const row: SimulatedRequest = {
       id: r.id,
@@ -245,19 +260,15 @@ class CacheSimulation {
       workingSetBlocks: null,
     };
     row.api = compareWithApi(row, r.usage);
-    this.scheduleWrite(ns, r, read, row);
+    this.scheduleWrite(ns, r, read, row, idealW);
     if (this.trackWorkingSet) row.workingSetBlocks = this.policy.size(now);
     this.out.push(row);
   }
 
   /** Why the policy read fewer blocks than an ideal cache holding every written (or sent) block would have. */
-  private explainMiss(ns: string, r: SimRequest, read: LookupResult): MissExplanation | null {
+  private explainMiss(r: SimRequest, read: LookupResult, idealW: number, idealS: number): MissExplanation | null {
     const g = this.granularity;
     const n = r.hashIds.length;
-    let idealW = 0;
-    while (idealW < n && this.written.has(this.keys.key(ns, r.hashIds[idealW]!))) idealW++;
-    let idealS = idealW;
-    while (idealS < n && this.sent.has(this.keys.key(ns, r.hashIds[idealS]!))) idealS++;
     const rb = read.readBlocks;
     if (idealW - rb > g && read.reason) return { reason: read.reason, block: rb };
     if (idealW - rb > g) return { reason: g ? 'no-breakpoint' : 'evicted', block: rb };
@@ -274,7 +285,12 @@ class CacheSimulation {
   }
 
   /** Records the request's blocks as sent and its read blocks as accessed; returns the reuse distance (s). */
-  private touch(ns: string, r: SimRequest, rb: number, now: number): number | null {
+  private touch(ns: string, r: SimRequest, rb: number, now: number, knownSent: number): number | null {
+    if (!this.trackReuse) {
+      for (let i = knownSent; i < r.hashIds.length; i++) this.sent.add(this.keys.key(ns, r.hashIds[i]!));
+      this.prevOfAgent.set(r.agentId, r.hashIds);
+      return null;
+    }
     let reuse: number | null = null;
     if (rb > 0) {
       const last = this.lastAccess.get(this.keys.key(ns, r.hashIds[rb - 1]!));
@@ -290,11 +306,11 @@ class CacheSimulation {
   }
 
   /** The request's blocks are written when its prefill ends (ttft, else api time, else the estimate). */
-  private scheduleWrite(ns: string, r: SimRequest, read: LookupResult, row: SimulatedRequest): void {
+  private scheduleWrite(ns: string, r: SimRequest, read: LookupResult, row: SimulatedRequest, known: number): void {
     const newTokens = r.inputTokens - row.readTokens;
     const delay = this.writeAt === 'start' ? 0 : (r.ttft ?? r.apiTime ?? this.estimate(r, newTokens));
     row.writtenAt = r.t + Math.max(0, delay);
-    const p: PendingWrite = { at: row.writtenAt, seq: this.seq++, ns, r, read, out: row };
+    const p: PendingWrite = { at: row.writtenAt, seq: this.seq++, ns, r, read, out: row, known };
     if (delay <= 0) {
       this.doWrite(p);
       return;
@@ -346,7 +362,7 @@ export function simulate(input: readonly SimRequest[], opts: SimulateOptions): S
     .map((r, i) => ({ r, i }))
     .sort((a, b) => a.r.t - b.r.t || a.i - b.i)
     .map((e) => e.r);
-  const sim = new CacheSimulation(opts.policy, scope, writeAt, opts.estimatePrefillS ?? defaultEstimate, opts.trackWorkingSet ?? false);
+  const sim = new CacheSimulation(opts.policy, scope, writeAt, opts.estimatePrefillS ?? defaultEstimate, opts.trackWorkingSet ?? false, opts.trackReuse ?? true);
   if (opts.prewarm ?? true) sim.prewarm(order);
   let simulated = 0;
   for (const r of order) {

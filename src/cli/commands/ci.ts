@@ -48,7 +48,7 @@ export const registerCi: RegisterCommand = (program: Command, ctx: CliContext) =
       }
       const src = await loadBlockSource(resolveSourcePath(path, ctx.cwd), blockSourceOptions(o), pipelineDeps(ctx));
       const s = simSetup(o, src.blockSize);
-      const metrics = ciMetrics(runSimulation(src, s, false, pipelineDeps(ctx)));
+      const metrics = ciMetrics(runSimulation(src, s, false, pipelineDeps(ctx), false));
       const settings = { policy: s.policy, scope: s.scope, block_size: src.blockSize, tokenizer: o.tokenizer, hash: o.hash };
       if (o.writeBaseline) {
         const b: CiBaseline = { version: 1, created_at: new Date(ctx.clock.now()).toISOString(), settings, metrics };

@@ -126,7 +126,7 @@ export const registerSimulate: RegisterCommand = (program: Command, ctx: CliCont
     .action(async (path: string, o: SimulateCmdOptions) => {
       const src = await loadBlockSource(resolveSourcePath(path, ctx.cwd), blockSourceOptions(o), pipelineDeps(ctx));
       const s = simSetup(o, src.blockSize);
-      const res = runSimulation(src, s, false, pipelineDeps(ctx));
+      const res = runSimulation(src, s, false, pipelineDeps(ctx), Boolean(o.requests));
       const sw = o.sweep ? (() => {
         const { param, values } = parseSweep(o.sweep!, src.blockSize);
         const prices = loadPriceTable(o.prices && resolve(ctx.cwd, o.prices));
