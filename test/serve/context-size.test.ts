@@ -11,6 +11,7 @@ import { readGgufModelInfo } from '../../src/serve/gguf/gguf-info.js';
 import { CHATML_TEMPLATE, writeTinyModel } from '../../src/serve/gguf/tiny-model.js';
 import { EngineError } from '../../src/shared/errors.js';
 import { createLlamaEngine } from '../../src/serve/engines/llama-engine.js';
+import { createServeHandler } from '../../src/serve/http/server.js';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -85,6 +86,10 @@ describe('readGgufModelInfo (metadata only)', () => {
     try {
       expect(engine.info.contextSize).toBeGreaterThanOrEqual(20000); // llama.cpp pads the context up to a multiple of 256
       expect(engine.info.contextChoice).toMatchObject({ trainContext: 20000, source: 'trained' });
+      // /health (what a supervising process polls) says ready and why this context
+      const health = (await (await createServeHandler({ engine })(new Request('http://x/health'))).json()) as Record<string, unknown>;
+      expect(health).toMatchObject({ status: 'ok', ready: true, engine: 'llama', context_size: engine.info.contextSize, train_context: 20000, context_source: 'trained', kv_bytes_per_token: 64, jinja_template: true });
+      expect(String(health.context_reason)).toContain("trained context 20,000");
     } finally {
       await engine.close();
     }

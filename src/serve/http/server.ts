@@ -196,6 +196,8 @@ export function healthBody(info: Engine['info']): Record<string, unknown> {
     context_source: info.contextChoice?.source ?? null,
     context_reason: info.contextChoice?.reason ?? null,
     kv_bytes_per_token: info.kvBytesPerToken,
+    /** true: prompts are rendered with the model's own Jinja template; chat_template is then only the fallback family */
+    jinja_template: info.chatTemplateSource !== undefined && info.chatTemplateSource !== '',
     chat_template: info.chatTemplate,
   };
 }
