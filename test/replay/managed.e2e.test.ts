@@ -18,19 +18,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, TRACE_BIN } from '../helpers/paths.js';
 import { createFakeAnthropic, defaultScript, lastToolResultText, textReply, toolUseReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
 import { CLAUDE_BIN, offlineClaudeEnv, runClaude } from '../helpers/claude-cli.js';
+import { isAlive as alive } from '../helpers/process.js';
 
 const run = promisify(execFile);
 const LLAMA = existsSync(join(ROOT, 'node_modules', 'node-llama-cpp'));
 const reason = !existsSync(CLAUDE_BIN) ? 'real Claude Code CLI missing' : !LLAMA ? 'node-llama-cpp missing' : process.env.TRACE_E2E_LLAMA === '0' ? 'TRACE_E2E_LLAMA=0' : null;
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 async function trace(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
