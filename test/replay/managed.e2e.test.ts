@@ -108,6 +108,11 @@ describe.skipIf(reason !== null)(`managed replay of a real Claude Code capture o
     expect(sm.min).toBeLessThanOrEqual(sm.median);
     expect(sm.max).toBeGreaterThanOrEqual(sm.median);
     expect(c.winners.find((w: any) => w.metric === 'ttft_p50_ms')).toMatchObject({ winner: 'small-2x64', runner_up: 'big-4x256', spread_known: true });
+    const html = join(dir, 'compare.html');
+    expect((await trace(['compare', out, '--html', html])).code).toBe(0);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('TTFT per turn vs context length');
+    expect(page).toMatch(/small-2x64 <small>|small-2x64<\/td>/);
     const text = (await trace(['compare', out])).stdout;
     console.info(text);
     expect(text).toMatch(/small-2x64 .*\[.*–.*\]/);
