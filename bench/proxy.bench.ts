@@ -21,12 +21,12 @@ const CONCURRENCY = 200;
 const ROUNDS = 5;
 const SERIAL = 100;
 
-interface Sample {
+export interface Sample {
   ttft: number;
   total: number;
 }
 
-async function one(url: string, agent: Agent, body: string): Promise<Sample> {
+export async function one(url: string, agent: Agent, body: string): Promise<Sample> {
   const t0 = performance.now();
   const res = await request(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'bench' }, body, dispatcher: agent });
   let ttft = NaN;
@@ -41,7 +41,7 @@ async function one(url: string, agent: Agent, body: string): Promise<Sample> {
   return { ttft, total: performance.now() - t0 };
 }
 
-function q(xs: number[], p: number): number {
+export function q(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return quantileSorted(s, p) ?? NaN;
 }
@@ -58,7 +58,7 @@ function cpuMs(pid: number | undefined): number | null {
   }
 }
 
-async function startCapture(upstream: string, db: string): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
+export async function startCapture(upstream: string, db: string, extraArgs: string[] = []): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
   if (!existsSync(join(ROOT, 'dist/cli/main.js'))) {
     try {
       execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT });
@@ -66,7 +66,7 @@ async function startCapture(upstream: string, db: string): Promise<{ url: string
       /* emitted anyway */
     }
   }
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/trace.js'), 'capture', '--port', '0', '--upstream', upstream, '--db', db], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/trace.js'), 'capture', '--port', '0', '--upstream', upstream, '--db', db, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`capture did not start: ${out}`)), 30_000);

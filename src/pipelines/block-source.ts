@@ -69,7 +69,7 @@ export function runSimulation(src: BlockSource, s: SimSetup, trackWorkingSet = f
   const progress = deps?.progress?.(src.requests.length) ?? NO_PROGRESS;
   progress.start(src.requests.length, `simulating ${s.policy}`);
   try {
-    return simulate(src.requests, {
+    const res = simulate(src.requests, {
       policy: createPolicy(s.policy, s.options),
       scope: s.scope,
       writeAt: s.writeAt,
@@ -77,6 +77,8 @@ export function runSimulation(src: BlockSource, s: SimSetup, trackWorkingSet = f
       trackWorkingSet,
       onProgress: (done) => progress.update(done),
     });
+    progress.update(src.requests.length);
+    return res;
   } finally {
     progress.stop();
   }

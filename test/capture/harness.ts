@@ -25,7 +25,7 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { script?: FakeScript; writer?: (db: Db) => RequestWriter } & Pick<CaptureHandlerOptions, 'clock' | 'onRow'> = {},
+  opts: { script?: FakeScript; writer?: (db: Db) => RequestWriter } & Pick<CaptureHandlerOptions, 'clock' | 'onRow' | 'ui'> = {},
 ): Promise<Harness> {
   const fake = createFakeAnthropic({ script: opts.script });
   await fake.listen();
@@ -41,6 +41,7 @@ export async function startHarness(
     logger,
     clock: opts.clock,
     onRow: opts.onRow,
+    ui: opts.ui,
   });
   return {
     fake,

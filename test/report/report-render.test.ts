@@ -1,20 +1,17 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { chromium } from 'playwright-core';
+import { HAS_CHROMIUM, launchBrowser } from '../helpers/browser.js';
 import { FIXTURES, HAS_SHARED, TRACE_BIN } from '../helpers/paths.js';
 import { REPORT_CHARTS } from '../../src/report/html-report.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
 const JSONL = join(FIXTURES, 'agentic-coding-analysis', 'jsonl');
 const dir = mkdtempSync(join(tmpdir(), 'trace-report-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 if (!HAS_SHARED) console.warn('report test skipped: ../shared/fixtures is absent');
-if (!HAS_CHROMIUM) console.warn(`report render test skipped: ${CHROMIUM} is missing`);
 
 describe.skipIf(!HAS_SHARED)('trace report', () => {
   const out = join(dir, 'report.html');
@@ -31,20 +28,7 @@ describe.skipIf(!HAS_SHARED)('trace report', () => {
   });
 
   it.skipIf(!HAS_CHROMIUM)('renders in headless Chromium: no console errors, every chart canvas has pixels', async () => {
-    const browser = await chromium.launchPersistentContext(mkdtempSync(join(dir, 'chrome-')), {
-      executablePath: CHROMIUM,
-      viewport: { width: 1200, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchBrowser();
     try {
       const page = await browser.newPage();
       const errors: string[] = [];

@@ -55,7 +55,7 @@ export interface ExplorerRequest {
   /** Simulated cache outcome (report only). */
   sim: { read: number; creation: number; uncached: number; input: number; hitRate: number; miss: string | null; predictedRead: number | null } | null;
   /** Gap since the agent's previous request ended: tool time (last message a tool_result) or a user pause. */
-  gap: { ms: number; kind: 'tool' | 'user' } | null;
+  gap: { ms: number; kind: 'tool' | 'user' | 'gap' } | null;
   error: string | null;
 }
 
@@ -271,7 +271,7 @@ export function explorerModelFromSimulation(sim: readonly SimulatedRequest[]): E
       id: r.id, short: short.get(r.id) ?? r.id, agentId: r.agentId, start, end, ttftMs: null, status: null, state: 'complete', model: r.model,
       usage: r.api ? { input: r.api.uncachedTokens, output: 0, cacheRead: r.api.readTokens, cacheCreation: r.api.creationTokens, context: r.api.contextTokens } : null,
       sim: { read: r.readTokens, creation: r.creationTokens, uncached: r.uncachedTokens, input: r.inputTokens, hitRate: r.hitRate, miss: r.miss?.reason ?? null, predictedRead: r.api?.predictedReadTokens ?? null },
-      gap: prev !== undefined && start >= prev ? { ms: start - prev, kind: 'tool' } : null,
+      gap: prev !== undefined && start >= prev ? { ms: start - prev, kind: 'gap' } : null, // block sources do not say which
       error: null,
     };
   });
