@@ -96,7 +96,7 @@ export async function startManagedServer(o: ManagedServerOptions): Promise<Manag
   const log: WriteStream = createWriteStream(o.logFile, { flags: 'a' });
   let logError: Error | null = null;
   log.on('error', (e) => (logError ??= e));
-  const t0 = clock.now();
+  const t0 = clock.monotonic();
   const proc = spawn(cmd, [...pre, ...serveArgs(o)], { stdio: ['ignore', 'pipe', 'pipe'], env: o.env as NodeJS.ProcessEnv | undefined });
   liveServers.add(proc);
   let tail = '';
@@ -174,5 +174,5 @@ export async function startManagedServer(o: ManagedServerOptions): Promise<Manag
     }
   });
   // stdout/stderr keep flowing into the log file until the server exits.
-  return { url: ready.url, pid: proc.pid ?? -1, ready, readyMs: clock.now() - t0, logFile: o.logFile, stop };
+  return { url: ready.url, pid: proc.pid ?? -1, ready, readyMs: clock.monotonic() - t0, logFile: o.logFile, stop };
 }

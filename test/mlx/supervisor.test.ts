@@ -9,16 +9,9 @@ import { createMlxEngine } from '../../src/serve/engines/mlx-engine.js';
 import { EngineError } from '../../src/shared/errors.js';
 import { memoryLogger } from '../../src/shared/logger.js';
 import { FAKE_MLX_LM, collect } from '../serve/engine-helpers.js';
+import { isAlive as alive } from '../helpers/process.js';
 
 const cfg = (over = {}) => mlxConfig('fake-model', { pythonPath: [FAKE_MLX_LM], restartBaseMs: 20, startTimeoutMs: 20_000, ...over });
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 /** Waits for a condition on the real worker process (bounded); fails the test if it never holds. */
 const until = async (cond: () => boolean) => {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));

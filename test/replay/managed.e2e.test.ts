@@ -18,19 +18,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, TRACE_BIN } from '../helpers/paths.js';
 import { createFakeAnthropic, defaultScript, lastToolResultText, textReply, toolUseReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
 import { CLAUDE_BIN, offlineClaudeEnv, runClaude } from '../helpers/claude-cli.js';
+import { isAlive as alive } from '../helpers/process.js';
 
 const run = promisify(execFile);
 const LLAMA = existsSync(join(ROOT, 'node_modules', 'node-llama-cpp'));
 const reason = !existsSync(CLAUDE_BIN) ? 'real Claude Code CLI missing' : !LLAMA ? 'node-llama-cpp missing' : process.env.TRACE_E2E_LLAMA === '0' ? 'TRACE_E2E_LLAMA=0' : null;
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 async function trace(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -93,7 +86,7 @@ describe.skipIf(reason !== null)(`managed replay of a real Claude Code capture o
     await captureRealSession(dir, db);
     await run(process.execPath, [TRACE_BIN, 'model', 'tiny', '--out', small, '--layers', '2', '--dim', '64', '--context', '32768']);
     await run(process.execPath, [TRACE_BIN, 'model', 'tiny', '--out', big, '--layers', '4', '--dim', '256', '--context', '32768']);
-  }, 300_000);
+  }, 600_000); // the real CLI is slow to start when other e2e tests load the machine
   // TRACE_E2E_KEEP=1 keeps the capture and models (e.g. to rerun the README example by hand)
   afterAll(() => (process.env.TRACE_E2E_KEEP === '1' ? console.info(`kept ${dir}`) : rmSync(dir, { recursive: true, force: true })));
 
@@ -115,6 +108,11 @@ describe.skipIf(reason !== null)(`managed replay of a real Claude Code capture o
     expect(sm.min).toBeLessThanOrEqual(sm.median);
     expect(sm.max).toBeGreaterThanOrEqual(sm.median);
     expect(c.winners.find((w: any) => w.metric === 'ttft_p50_ms')).toMatchObject({ winner: 'small-2x64', runner_up: 'big-4x256', spread_known: true });
+    const html = join(dir, 'compare.html');
+    expect((await trace(['compare', out, '--html', html])).code).toBe(0);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('TTFT per turn vs context length');
+    expect(page).toMatch(/small-2x64 <small>|small-2x64<\/td>/);
     const text = (await trace(['compare', out])).stdout;
     console.info(text);
     expect(text).toMatch(/small-2x64 .*\[.*–.*\]/);

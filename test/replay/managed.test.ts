@@ -17,6 +17,7 @@ import { undiciTransport } from '../../src/replay/transport.js';
 import { writeTinyModel } from '../../src/serve/gguf/tiny-model.js';
 import { blk } from './helpers.js';
 import { ROOT } from '../helpers/paths.js';
+import { isAlive as alive } from '../helpers/process.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'trace-managed-'));
 const dispatcher = new Agent();
@@ -25,14 +26,6 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 const FAKE = [process.execPath, '--import', 'tsx', join(ROOT, 'test', 'replay', 'fake-serve.ts')];
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 function model(name: string, context: number): string {
   const p = join(tmp, name);
