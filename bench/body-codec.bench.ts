@@ -22,23 +22,23 @@ import { decodeBody, decompressSegment, encodeBody, readBody, SegmentCache, writ
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = join(ROOT, '..', 'shared', 'fixtures');
 
-/** The bench's two-table compact layout: what src/store does with the codec, minus everything else. */
+/** The bench's two-table compact layout, the same columns as the store's `body_segments` (src/store/schema.ts). */
 class SqliteSegmentStore implements SegmentStore {
   private readonly has;
   private readonly ins;
   private readonly get;
   constructor(readonly db: Database.Database) {
-    db.exec('CREATE TABLE IF NOT EXISTS segments (id TEXT PRIMARY KEY, bytes BLOB NOT NULL)');
-    this.has = db.prepare('SELECT 1 FROM segments WHERE id = ?').pluck();
-    this.ins = db.prepare('INSERT OR IGNORE INTO segments (id, bytes) VALUES (?, ?)');
-    this.get = db.prepare('SELECT bytes FROM segments WHERE id = ?').pluck();
+    db.exec('CREATE TABLE IF NOT EXISTS body_segments (id TEXT PRIMARY KEY, raw_bytes INTEGER NOT NULL, data BLOB NOT NULL)');
+    this.has = db.prepare('SELECT 1 FROM body_segments WHERE id = ?').pluck();
+    this.ins = db.prepare('INSERT OR IGNORE INTO body_segments (id, raw_bytes, data) VALUES (?, ?, ?)');
+    this.get = db.prepare('SELECT data FROM body_segments WHERE id = ?').pluck();
   }
   async missing(ids: readonly string[]): Promise<string[]> {
     return ids.filter((id) => this.has.get(id) === undefined);
   }
   async putIfAbsent(segments: readonly StoredSegment[]): Promise<number> {
     let n = 0;
-    for (const s of segments) n += this.ins.run(s.id, s.stored).changes;
+    for (const s of segments) n += this.ins.run(s.id, s.rawBytes ?? decompressSegment(s.stored).length, s.stored).changes;
     return n;
   }
   async getMany(ids: readonly string[]): Promise<Map<string, Buffer>> {
@@ -136,10 +136,10 @@ const bench: BenchModule = {
       const rawDb = new Database(rawPath);
       rawDb.exec('CREATE TABLE requests (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
       const compactDb = new Database(compactPath);
-      compactDb.exec('CREATE TABLE bodies (id INTEGER PRIMARY KEY, skeleton BLOB NOT NULL)');
+      compactDb.exec('CREATE TABLE requests (id INTEGER PRIMARY KEY, body_skeleton BLOB NOT NULL)');
       const store = new SqliteSegmentStore(compactDb);
       const insRaw = rawDb.prepare('INSERT INTO requests (id, body) VALUES (?, ?)');
-      const insBody = compactDb.prepare('INSERT INTO bodies (id, skeleton) VALUES (?, ?)');
+      const insBody = compactDb.prepare('INSERT INTO requests (id, body_skeleton) VALUES (?, ?)');
 
       const digests: string[] = [];
       const encodeMs: number[] = [];
@@ -183,7 +183,7 @@ const bench: BenchModule = {
       const n = i;
 
       // Read every body back from the compact file and check it against the original's digest.
-      const getSkeleton = compactDb.prepare('SELECT skeleton FROM bodies WHERE id = ?').pluck();
+      const getSkeleton = compactDb.prepare('SELECT body_skeleton FROM requests WHERE id = ?').pluck();
       let readMs = 0;
       let readCachedMs = 0;
       const cache = new SegmentCache(64 * 1024 * 1024);
@@ -207,9 +207,9 @@ const bench: BenchModule = {
       }
       if (mismatches) throw new Error(`${mismatches} bodies did not round-trip byte-exact`);
 
-      const segCount = compactDb.prepare('SELECT count(*) FROM segments').pluck().get() as number;
-      const segStored = compactDb.prepare('SELECT sum(length(bytes)) FROM segments').pluck().get() as number;
-      const skelStored = compactDb.prepare('SELECT sum(length(skeleton)) FROM bodies').pluck().get() as number;
+      const segCount = compactDb.prepare('SELECT count(*) FROM body_segments').pluck().get() as number;
+      const segStored = compactDb.prepare('SELECT sum(length(data)) FROM body_segments').pluck().get() as number;
+      const skelStored = compactDb.prepare('SELECT sum(length(body_skeleton)) FROM requests').pluck().get() as number;
       const rawFile = fileBytes(rawDb, rawPath);
       const compactFile = fileBytes(compactDb, compactPath);
       const lat = distribution(encodeMs);

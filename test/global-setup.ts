@@ -4,6 +4,9 @@ import { dirname, join } from 'node:path';
 
 /** End-to-end tests spawn `bin/trace.js`, which runs the compiled dist/: build it once before the run. */
 export default function setup(): void {
+  // Both vitest projects (unit, e2e) name this file: build once per run.
+  if (process.env.TRACE_TEST_DIST_BUILT === '1') return;
+  process.env.TRACE_TEST_DIST_BUILT = '1';
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   try {
     execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], {

@@ -1,3 +1,4 @@
+import { contextTokens } from '../shared/anthropic.js';
 import { deepFreeze } from '../shared/deep-freeze.js';
 import type { TraceRequest } from '../shared/trace-record.js';
 import type { Tokenizer } from './tokenizers/tokenizer.js';
@@ -6,6 +7,7 @@ import { Interner, extractFacts, type RequestFacts } from './request-facts.js';
 import { buildConversationIndex, type AgentInfo, type ConversationIndex, type ConversationInfo } from './conversation-index.js';
 import { distribution, type Distribution } from './percentiles.js';
 import { REQUEST_KINDS, type RequestKind } from './classify.js';
+import { jobMetrics, type JobSplit } from './job-split.js';
 import { CostAccumulator, type CostSummary } from './cost.js';
 import { DEFAULT_PRICES, type PriceTable } from './prices.js';
 
@@ -71,6 +73,11 @@ export interface AnalysisResult {
   perModel: ({ model: string; requests: number; tokenHitRate: number | null } & UsageTotals)[];
   perAgent: ({ agentId: string; conversationId: string; parentAgentId: string | null; isSubagent: boolean; isSide: boolean; requests: number; models: string[] } & UsageTotals)[];
   timing: { ttftMs: Distribution; apiTimeMs: Distribution; thinkTimeMs: Distribution };
+  /**
+   * Recorded job split (src/analyze/job-split.ts): per session first start → last end, split into model time,
+   * tool time (gaps before tool_result turns), user pause (gaps before new user text) and other gaps.
+   */
+  jobs: { total: JobSplit | null; sessions: ({ session: string } & JobSplit)[] };
   breakdown: {
     tokenizer: string;
     requestsCounted: number;
@@ -104,9 +111,22 @@ function addUsage(t: UsageTotals, f: RequestFacts): void {
   t.cacheRead += u.cache_read_input_tokens;
   t.cacheCreation += u.cache_creation_input_tokens;
   t.output += u.output_tokens;
-  t.context += u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
+  t.context += contextTokens(u);
 }
 const rate = (num: number, den: number): number | null => (den > 0 ? num / den : null);
+
+/** The recorded job split of the selected requests (requests without both timestamps are left out). */
+function recordedJobs(sel: readonly RequestFacts[], idx: Map<string, { conversationId: string; agentId: string }>): AnalysisResult['jobs'] {
+  const items = [];
+  for (const f of sel) {
+    const r = idx.get(f.id);
+    if (!r || f.startedAtMs === null || f.endedAtMs === null) continue;
+    const gapKind = f.lastUserToolResult ? 'tool' : f.messageCount > 0 && !f.side ? 'user' : 'other';
+    items.push({ session: r.conversationId, agent: r.agentId, startMs: f.startedAtMs, endMs: f.endedAtMs, gapKind } as const);
+  }
+  const m = jobMetrics(items);
+  return { total: m.total, sessions: m.sessions };
+}
 
 
 /** Reduces requests to facts one at a time (for sync and async sources alike; bodies are not retained). */
@@ -217,7 +237,7 @@ export function summarize(facts: readonly RequestFacts[], index: ConversationInd
         t.totalTokens += v;
       }
       if (f.bodyComplete && f.usage && x.total > 0) {
-        const ctx = f.usage.input_tokens + f.usage.cache_read_input_tokens + f.usage.cache_creation_input_tokens;
+        const ctx = contextTokens(f.usage);
         if (ctx > 0) {
           calReq++;
           apiCtx += ctx;
@@ -280,6 +300,7 @@ export function summarize(facts: readonly RequestFacts[], index: ConversationInd
       apiTimeMs: distribution(sel.map((f) => f.apiTimeMs)),
       thinkTimeMs: distribution(selIdx.map((r) => r.thinkTimeMs)),
     },
+    jobs: recordedJobs(sel, idx),
     breakdown,
     biggestTools: [...toolStats.entries()]
       .map(([name, t]) => ({ name, ...t }))

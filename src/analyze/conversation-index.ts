@@ -1,6 +1,7 @@
 import type { RequestFacts } from './request-facts.js';
 import type { RequestKind, SideKind } from './classify.js';
 import { deepFreeze } from '../shared/deep-freeze.js';
+import type { ConversationIndexRow } from '../store/conversation-index-repo.js';
 
 /**
  * Conversation index: groups requests into conversations and agents. Pure: facts in, frozen result out.
@@ -28,25 +29,14 @@ import { deepFreeze } from '../shared/deep-freeze.js';
  */
 export type LinkedBy = 'jsonl' | 'prefix' | 'spawn' | 'session' | 'new' | 'side';
 
-export interface IndexedRequest {
-  id: string;
-  conversationId: string;
-  agentId: string;
-  parentAgentId: string | null;
-  isSubagent: boolean;
-  /** 0-based index of the request within its agent (a duplicate shares the original's index). */
-  turnIndex: number;
-  /** The previous request of the same agent (null for the first). */
-  parentRequestId: string | null;
-  /** For an agent's first request: the request whose response spawned it (Agent/Task tool_use). */
-  spawnedByRequestId: string | null;
-  duplicateOf: string | null;
-  duplicateKind: 'stream-retry' | 'resend' | null;
+/**
+ * One indexed request: the stored row shape (src/store/conversation-index-repo.ts, the one definition of the
+ * fields) with the classification and linking fields narrowed to their literal types.
+ */
+export interface IndexedRequest extends ConversationIndexRow {
   kind: RequestKind;
   side: SideKind | null;
   linkedBy: LinkedBy;
-  thinkTimeMs: number | null;
-  apiTimeMs: number | null;
 }
 
 export interface AgentInfo {

@@ -137,3 +137,57 @@ export function fmtUsd(x: number | null | undefined): string {
   const s = a >= 100 ? a.toFixed(0) : a >= 1 ? a.toFixed(2) : a >= 0.01 ? a.toFixed(3) : a === 0 ? '0' : a.toPrecision(2);
   return `${x < 0 ? '-' : ''}$${s}`;
 }
+
+/** The API's write rate a simulated TTL is priced at: ≤ 5 min → 5m rate, ≤ 1 h → 1h rate, longer → none (unpriced). */
+export function writeRateForTtl(ttlS: number): 'cacheWrite5m' | 'cacheWrite1h' | null {
+  if (ttlS <= 300) return 'cacheWrite5m';
+  if (ttlS <= 3600) return 'cacheWrite1h';
+  return null;
+}
+
+/** A simulated request's token split (block-model tokens) and its model. */
+export interface SimulatedTokens {
+  model: string | null;
+  readTokens: number;
+  creationTokens: number;
+  uncachedTokens: number;
+  outputTokens: number;
+}
+
+export interface SimulatedCost {
+  /** USD over priced requests; null when the TTL has no API write rate or no request is priced. */
+  usd: number | null;
+  /** The same requests with no caching. */
+  uncachedUsd: number | null;
+  /** Requests whose model has no price (left out). */
+  unpricedRequests: number;
+  writeRate: 'cacheWrite5m' | 'cacheWrite1h' | null;
+}
+
+/** Cost of a simulated run at one TTL: simulated writes at that lifetime's write rate, reads, uncached input, output. */
+export function simulatedCost(reqs: Iterable<SimulatedTokens>, ttlS: number, table: PriceTable): SimulatedCost {
+  const writeRate = writeRateForTtl(ttlS);
+  let usd = 0;
+  let uncachedUsd = 0;
+  let priced = 0;
+  let unpricedRequests = 0;
+  for (const r of reqs) {
+    const row = priceFor(table, r.model);
+    if (!row) {
+      unpricedRequests++;
+      continue;
+    }
+    priced++;
+    const t: TokenCounts = {
+      input: r.uncachedTokens,
+      cacheWrite5m: writeRate === 'cacheWrite1h' ? 0 : r.creationTokens,
+      cacheWrite1h: writeRate === 'cacheWrite1h' ? r.creationTokens : 0,
+      cacheRead: r.readTokens,
+      output: r.outputTokens,
+    };
+    const c = costOf(t, row.price);
+    usd += c.total; // meaningless without a write rate: reported as null below
+    uncachedUsd += c.uncached;
+  }
+  return { usd: writeRate && priced > 0 ? usd : null, uncachedUsd: priced > 0 ? uncachedUsd : null, unpricedRequests, writeRate };
+}

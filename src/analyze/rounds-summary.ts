@@ -1,5 +1,6 @@
 import type { RoundBlockRequest } from '../store/sources/tracelab.js';
 import { distribution, type Distribution } from './percentiles.js';
+import { jobMetrics, type JobMetrics } from './job-split.js';
 
 /**
  * Summary of round traces (TraceLab): sessions, rounds in order, prompt sizes, Claude's recorded cache split
@@ -16,23 +17,22 @@ export interface RoundSessionSummary {
   claude: { uncached: number; cache_creation: number; cache_read: number; hit_rate: number } | null;
 }
 
-export interface GapSummary extends Distribution {
-  total_s: number;
-}
 
 export interface RoundsSummary {
   sessions: RoundSessionSummary[];
   rounds: number;
-  tool_time_s: GapSummary;
-  user_pause_s: GapSummary;
+  /**
+   * The recorded time split per session and in total (src/analyze/job-split.ts, the same split `trace analyze` and
+   * `trace replay` report for content traces): model time, tool time, user pause.
+   */
+  job: JobMetrics;
+  /** Distribution of the individual gaps (seconds). */
+  tool_gaps_s: Distribution;
+  user_gaps_s: Distribution;
   /** Time from a round's send to its first output event (TTFT-like). */
   first_output_s: Distribution;
   /** Σ wall latency of the tools each round called (ms). */
   tool_latency_ms: Distribution;
-}
-
-function gaps(values: number[]): GapSummary {
-  return { ...distribution(values), total_s: values.reduce((a, x) => a + x, 0) };
 }
 
 export function summarizeRounds(rounds: readonly RoundBlockRequest[]): RoundsSummary {
@@ -69,8 +69,13 @@ export function summarizeRounds(rounds: readonly RoundBlockRequest[]): RoundsSum
   return {
     sessions,
     rounds: rounds.length,
-    tool_time_s: gaps(tool),
-    user_pause_s: gaps(user),
+    job: jobMetrics(
+      rounds
+        .filter((r) => r.startedAtMs !== null && r.endedAtMs !== null)
+        .map((r) => ({ session: r.conversationId, agent: r.agentId, startMs: r.startedAtMs!, endMs: r.endedAtMs!, gapKind: r.thinkKind ?? 'other' })),
+    ),
+    tool_gaps_s: distribution(tool),
+    user_gaps_s: distribution(user),
     first_output_s: distribution(rounds.map((r) => r.ttft)),
     tool_latency_ms: distribution(rounds.filter((r) => r.toolLatencyMs > 0).map((r) => r.toolLatencyMs)),
   };

@@ -129,7 +129,10 @@ export function createCaptureHandler(options: CaptureHandlerOptions): CaptureHan
     const startedAtMs = clock.now();
     const startedAtMono = clock.monotonic();
     // The adapter hands over the bytes it read (no web-stream copy); a plain Request is read here.
-    const raw = rawBodyOf(req) ?? new Uint8Array(await req.arrayBuffer().catch(() => new ArrayBuffer(0)));
+    const raw = rawBodyOf(req) ?? new Uint8Array(await req.arrayBuffer().catch((e: unknown) => {
+      rows.reportRecordError('request-body', `cannot read a request body (forwarded empty): ${errorMessage(e)}`);
+      return new ArrayBuffer(0);
+    }));
     const target = upstreamTarget(options.upstream, reqUrl);
     const rec = rows.begin({ id: newId(), method: req.method, path: reqUrl.pathname, headers: req.headers, raw, startedAtMs, startedAtMono, upstreamUrl: target.url, seq: ++seq });
     // One signal for the upstream request: the client's, or the shutdown cut.
@@ -234,6 +237,7 @@ export function createCaptureHandler(options: CaptureHandlerOptions): CaptureHan
 
   async function waitIdle(ms: number): Promise<void> {
     const timer = new AbortController();
+    // The sleep rejects only when cancelled below, after idle() won the race: nothing to report.
     await Promise.race([rows.idle(), clock.sleep(ms, timer.signal).catch(() => undefined)]);
     timer.abort();
   }

@@ -54,6 +54,8 @@ export interface ListenOptions {
   host?: string;
   /** Called when the handler itself throws (the client gets a 500). */
   onError?: (e: unknown) => void;
+  /** Called for what the adapter skipped or could not clean up (a header value web Headers rejects, a failed cancel). */
+  onWarning?: (message: string) => void;
 }
 
 export interface Listening {
@@ -70,7 +72,7 @@ export async function listen(handler: FetchHandler, options: ListenOptions = {})
   const host = options.host ?? '127.0.0.1';
   const sockets = new Set<Socket>();
   const server = createServer({ noDelay: true, keepAlive: true, requestTimeout: 0, headersTimeout: 0 }, (req, res) => {
-    void serve(handler, req, res, host, options.onError);
+    void serve(handler, req, res, host, options.onError, options.onWarning ?? (() => undefined));
   });
   server.keepAliveTimeout = 65_000;
   server.on('connection', (s) => {
@@ -115,14 +117,15 @@ function readAll(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function toWebHeaders(req: IncomingMessage): Headers {
+function toWebHeaders(req: IncomingMessage, warn: (m: string) => void): Headers {
   const h = new Headers();
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     try {
       h.append(raw[i]!, raw[i + 1]!);
-    } catch {
-      // a header value web Headers rejects: skip it rather than fail the request
+    } catch (e) {
+      // a header web Headers rejects: skipped (neither forwarded nor recorded) rather than failing the request
+      warn(`skipped request header ${JSON.stringify(raw[i])}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
   return h;
@@ -144,8 +147,10 @@ async function serve(
   req: IncomingMessage,
   res: ServerResponse,
   host: string,
-  onError?: (e: unknown) => void,
+  onError: ((e: unknown) => void) | undefined,
+  warn: (message: string) => void,
 ): Promise<void> {
+  const cancelFailed = (e: unknown) => warn(`cannot cancel a response body: ${e instanceof Error ? e.message : String(e)}`);
   const ac = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) ac.abort(new Error('client disconnected'));
@@ -160,7 +165,7 @@ async function serve(
     const request = new Request(url, {
       // Node's fetch needs `duplex` for request bodies
       method,
-      headers: toWebHeaders(req),
+      headers: toWebHeaders(req, warn),
       body: rawOnly ? undefined : body && body.length > 0 ? body : method === 'GET' || method === 'HEAD' ? undefined : body,
       signal: ac.signal,
       duplex: 'half',
@@ -177,13 +182,13 @@ async function serve(
     return;
   }
   if (ac.signal.aborted) {
-    await response.body?.cancel().catch(() => {});
+    await response.body?.cancel().catch(cancelFailed);
     return;
   }
   res.writeHead(response.status, response.statusText || undefined, toNodeHeaders(response.headers));
   res.flushHeaders();
   if (!response.body || req.method === 'HEAD') {
-    await response.body?.cancel().catch(() => {});
+    await response.body?.cancel().catch(cancelFailed);
     res.end();
     return;
   }
@@ -199,7 +204,7 @@ async function serve(
       const r = await reader.read();
       return r.done ? null : r.value;
     };
-    cancel = (reason) => void reader.cancel(reason).catch(() => {});
+    cancel = (reason) => void reader.cancel(reason).catch(cancelFailed);
   }
   // Writes not yet flushed to the socket (one shared callback, no promise per chunk).
   let unflushed = 0;

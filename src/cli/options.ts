@@ -111,6 +111,7 @@ export interface SimCliOptions extends BlockSourceCliOptions {
   writeAt: string;
   prewarm: boolean;
   lookback: string;
+  prices?: string;
 }
 
 export function addBlockSourceOptions(cmd: Command): Command {
@@ -129,7 +130,8 @@ export function addSimOptions(cmd: Command): Command {
     .option('--capacity <n>', 'lru capacity in tokens (suffix b for blocks, e.g. 4096b)')
     .option('--write-at <when>', 'when a request’s blocks become readable: prefill-end|start', 'prefill-end')
     .option('--lookback <n>', 'anthropic: content blocks looked back from each breakpoint', '20')
-    .option('--no-prewarm', 'do not pre-load opaque prefixes the first API usage shows were already cached');
+    .option('--no-prewarm', 'do not pre-load opaque prefixes the first API usage shows were already cached')
+    .option('--prices <file>', PRICES_OPTION_HELP);
 }
 
 /** Block-source flags → the pipeline's typed options. */

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
+import type { MessagesRequest } from '../shared/anthropic.js';
+import { anthropicToOpenAI } from '../shared/openai-request.js';
 import { SseParser, type SseEvent } from '../shared/sse.js';
 import { validateAnthropicStream, validateOpenAiStream, type StreamSummary } from './stream-validators.js';
 
@@ -161,56 +163,38 @@ function toolCheck(r: DoctorRequest): DoctorCheck {
   };
 }
 
+/** Request bodies are written once in the Anthropic shape; the OpenAI API gets the shared conversion (the one replay uses). */
+function forApi(api: DoctorApi, body: MessagesRequest): Record<string, unknown> {
+  return api === 'anthropic' ? { ...body } : { ...anthropicToOpenAI(body) };
+}
+
+const anthropicTools = () => TOOLS.map((t) => ({ name: t.name, description: t.description, input_schema: t.schema }));
+
 function cacheBody(api: DoctorApi, model: string, system: string, question: string, maxTokens: number): Record<string, unknown> {
-  if (api === 'anthropic')
-    return {
-      model,
-      max_tokens: maxTokens,
-      stream: true,
-      system: [{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }],
-      tools: TOOLS.map((t) => ({ name: t.name, description: t.description, input_schema: t.schema })),
-      messages: [{ role: 'user', content: question }],
-    };
-  return {
+  return forApi(api, {
     model,
     max_tokens: maxTokens,
     stream: true,
-    stream_options: { include_usage: true },
-    tools: TOOLS.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.schema } })),
-    messages: [
-      { role: 'system', content: system },
-      { role: 'user', content: question },
-    ],
-  };
+    system: [{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }],
+    tools: anthropicTools(),
+    messages: [{ role: 'user', content: question }],
+  } as MessagesRequest);
 }
 
 function toolBody(api: DoctorApi, model: string, maxTokens: number): Record<string, unknown> {
   const q = 'What is the weather in Paris right now?';
   const result = '{"city":"Paris","temperature_c":18,"conditions":"sunny"}';
-  if (api === 'anthropic')
-    return {
-      model,
-      max_tokens: maxTokens,
-      stream: true,
-      tools: TOOLS.map((t) => ({ name: t.name, description: t.description, input_schema: t.schema })),
-      messages: [
-        { role: 'user', content: q },
-        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_doctor_1', name: 'get_weather', input: { city: 'Paris' } }] },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_doctor_1', content: result }] },
-      ],
-    };
-  return {
+  return forApi(api, {
     model,
     max_tokens: maxTokens,
     stream: true,
-    stream_options: { include_usage: true },
-    tools: TOOLS.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.schema } })),
+    tools: anthropicTools(),
     messages: [
       { role: 'user', content: q },
-      { role: 'assistant', content: null, tool_calls: [{ id: 'call_doctor_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
-      { role: 'tool', tool_call_id: 'call_doctor_1', content: result },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_doctor_1', name: 'get_weather', input: { city: 'Paris' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_doctor_1', content: result }] },
     ],
-  };
+  } as MessagesRequest);
 }
 
 function headers(o: DoctorOptions): Record<string, string> {

@@ -51,8 +51,8 @@ export class WorkerClient {
 
   /** Spawns the worker and waits for its ready line (the model is loaded then) within startTimeoutMs. */
   static async start(config: MlxConfig, logger: Logger): Promise<WorkerClient> {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...config.env, PYTHONUNBUFFERED: '1' };
-    if (config.pythonPath.length) env.PYTHONPATH = [...config.pythonPath, process.env.PYTHONPATH].filter(Boolean).join(':');
+    const env: Record<string, string | undefined> = { ...config.baseEnv, ...config.env, PYTHONUNBUFFERED: '1' };
+    if (config.pythonPath.length) env.PYTHONPATH = [...config.pythonPath, config.baseEnv.PYTHONPATH].filter(Boolean).join(':');
     const proc = spawn(config.python, [config.workerScript, config.modelPath], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const client = new WorkerClient(proc, logger);
     const ready = new Promise<Record<string, unknown>>((resolve, reject) => client.pending.set(0, { resolve, reject }));

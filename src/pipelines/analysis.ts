@@ -1,8 +1,8 @@
 import { iterateRequests, openSource, probe } from '../store/sources/index.js';
 import { tracelabImporter, type RoundBlockRequest } from '../store/sources/tracelab.js';
 import { summarizeRounds, type RoundsSummary } from '../analyze/rounds-summary.js';
-import { openDb } from '../store/db.js';
-import { writeConversationIndex } from '../store/conversation-index-repo.js';
+import { storeConversationIndex } from '../store/conversation-index-repo.js';
+import { isPostgresUrl } from '../store/target.js';
 import { getTokenizer, TOKENIZERS } from '../analyze/tokenizers/index.js';
 import { FactsCollector } from '../analyze/analyze-requests.js';
 import { buildConversationIndex, type ConversationIndex } from '../analyze/conversation-index.js';
@@ -111,13 +111,9 @@ async function linkByJsonl(facts: RequestFacts[], jpath: string, deps: PipelineD
 /** Writes the index into our own DB; a failure is a warning (the analysis itself stands). */
 function storeIndex(path: string, index: ConversationIndex, linking: 'jsonl' | 'structural', deps: PipelineDeps): boolean {
   try {
-    const db = openDb(path, { mustExist: true });
-    try {
-      writeConversationIndex(db, index.requests, { builtAt: new Date(deps.clock.now()).toISOString(), requestCount: index.requests.length, linking });
-      return true;
-    } finally {
-      db.close();
-    }
+    // Opens the DB read-write (migrating it) only when the stored index differs.
+    storeConversationIndex(path, index.requests, { builtAt: new Date(deps.clock.now()).toISOString(), requestCount: index.requests.length, linking });
+    return true;
   } catch (e) {
     deps.logger.warn(`could not store the conversation index in ${path}: ${errorMessage(e)}`);
     return false;
@@ -153,7 +149,7 @@ export async function findRequest(path: string, wanted: string, o: { sourceKind?
  * another kind of source.
  */
 export function loadRounds(path: string, o: { sourceKind?: string }, deps: PipelineDeps): { source: string; kind: string; skipped: number; summary: RoundsSummary } | null {
-  if (o.sourceKind && o.sourceKind !== 'tracelab') return null;
+  if ((o.sourceKind && o.sourceKind !== 'tracelab') || isPostgresUrl(path)) return null;
   const p = probe(path);
   if (!o.sourceKind && !tracelabImporter.detect(p)) return null;
   const src = tracelabImporter.open(path, { logger: deps.logger });

@@ -15,12 +15,15 @@ import { summarize, type AnalysisResult } from '../analyze/analyze-requests.js';
 import type { SimulationResult } from '../analyze/cache/simulator.js';
 import { loadBlockSource, runSimulation, type BlockSourceLoadOptions, type LoadedBlockSource, type SimSetup } from './block-source.js';
 import { loadAnalysis, type PipelineDeps } from './analysis.js';
+import type { PriceTable } from '../analyze/prices.js';
 
 export interface ReportPipelineOptions extends BlockSourceLoadOptions {
   /** Simulation set-up once the block size is known. */
   setup: (blockSize: number) => SimSetup;
   /** TTL sweep values (seconds) once the block size is known. */
   ttls: (blockSize: number) => number[];
+  /** Prices for the cost rows (default: the built-in dated table). */
+  prices?: PriceTable;
 }
 
 /** Every request's explorer detail (messages, tools with token counts, response), pooled for embedding. */
@@ -53,7 +56,7 @@ export async function buildReport(path: string, o: ReportPipelineOptions, deps: 
   let explorer: ReportInput['explorer'];
   if (src.level === 'content') {
     const loaded = await loadAnalysis(path, { sourceKind: o.sourceKind, tokenizer: null, storeIndex: false }, deps);
-    analysis = summarize(loaded.facts, loaded.index);
+    analysis = summarize(loaded.facts, loaded.index, { prices: o.prices });
     const simById = new Map(sim.requests.map((r) => [r.id, r]));
     explorer = {
       model: buildExplorerModel({ facts: loaded.facts, index: loaded.index, sim: simById }),

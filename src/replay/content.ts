@@ -89,3 +89,22 @@ export function syntheticBody(req: PlannedRequest, model: string, maxTokens: Max
   if (tail > 0 || text === '') text += fillerText(hashString('tail:' + req.id), Math.max(tail, 1));
   return { model, max_tokens: maxTokensFor(req, maxTokens), stream: true, messages: [{ role: 'user', content: text }] };
 }
+
+/**
+ * Cache-bust (`--cache-bust`, AgentX-style): puts `marker` at the start of the first user message, so a repeat
+ * cannot read an earlier repeat's conversation from the server's prefix cache while tools and system (rendered
+ * before the messages) stay shared. Every request of an agent repeats that first message, so the whole agent
+ * carries the same marker. Mutates and returns `body` (a fresh copy from recordedBody/syntheticBody).
+ */
+export function applyCacheBust(body: MessagesRequest, marker: string): MessagesRequest {
+  const first = body.messages.find((m) => m.role === 'user');
+  if (!first) return body;
+  const tag = `[${marker}] `;
+  if (typeof first.content === 'string') first.content = tag + first.content;
+  else if (Array.isArray(first.content)) {
+    const head = first.content[0];
+    if (head && head.type === 'text') head.text = tag + head.text;
+    else first.content.unshift({ type: 'text', text: tag });
+  }
+  return body;
+}

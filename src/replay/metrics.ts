@@ -1,5 +1,6 @@
-import { distribution, type Distribution } from '../analyze/percentiles.js';
+import { distribution, quantileSorted, type Distribution } from '../analyze/percentiles.js';
 import type { RequestRecord } from './types.js';
+import { jobMetrics, type JobItem, type JobMetrics } from '../analyze/job-split.js';
 
 /** Replay's latency summaries use the project's one percentile definition (src/analyze/percentiles.ts). */
 export type Dist = Distribution;
@@ -67,6 +68,43 @@ export interface RunSummary {
   wall_ms: number;
   recorded_wall_ms: number | null;
   self_audit: SelfAudit;
+  jobs: RunJobs;
+}
+
+/**
+ * Job-level metrics (src/analyze/job-split.ts): per session and per agent, first send → last response end, split
+ * into model time, tool time, user pause and other gaps — replayed (measured send/end times) beside recorded
+ * (the source's offsets and API times, same requests).
+ */
+export interface RunJobs {
+  replayed: JobMetrics;
+  recorded: JobMetrics;
+  /** 3600 s / median replayed session completion time: sessions one user completes per hour at this speed. */
+  sessions_per_hour: number | null;
+  recorded_sessions_per_hour: number | null;
+}
+
+/** Median (null for none). */
+export function median(xs: readonly number[]): number | null {
+  return quantileSorted([...xs].sort((a, b) => a - b), 0.5);
+}
+
+/** Job metrics of a run's records (sent requests only). */
+export function runJobs(records: readonly RequestRecord[]): RunJobs {
+  const replayed: JobItem[] = [];
+  const recorded: JobItem[] = [];
+  for (const r of records) {
+    const base = { session: r.conversation_id, agent: r.agent, gapKind: r.gap_kind };
+    replayed.push({ ...base, startMs: r.sent_at_ms, endMs: r.sent_at_ms + (r.e2e_ms ?? 0) });
+    if (r.recorded.api_ms !== null) recorded.push({ ...base, startMs: r.recorded.offset_ms, endMs: r.recorded.offset_ms + r.recorded.api_ms });
+  }
+  const rep = jobMetrics(replayed);
+  const rec = jobMetrics(recorded);
+  const perHour = (m: JobMetrics) => {
+    const med = median(m.sessions.map((s) => s.completion_ms));
+    return med !== null && med > 0 ? 3_600_000 / med : null;
+  };
+  return { replayed: rep, recorded: rec, sessions_per_hour: perHour(rep), recorded_sessions_per_hour: perHour(rec) };
 }
 
 function ratio(num: number, den: number): number | null {
@@ -169,6 +207,7 @@ export function summarize(
     goodput_fraction: hasSlo ? ratio(good, opts.total) : null,
     wall_ms: opts.wallMs,
     recorded_wall_ms: opts.recordedWallMs,
+    jobs: runJobs(records),
     self_audit: {
       schedule_lag_p99_ms: lag.p99,
       schedule_lag_max_ms: lag.max,

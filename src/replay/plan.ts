@@ -2,6 +2,7 @@ import { contextTokens } from '../shared/anthropic.js';
 import type { BlockRequest, TraceRequest } from '../shared/trace-record.js';
 import { isBillingLine, stableStringify } from '../analyze/normalize.js';
 import { UsageError } from '../shared/errors.js';
+import { gapKindOf, type GapKind } from '../analyze/job-split.js';
 import type { PlannedRequest, RecordedFacts, ReplayPlan } from './types.js';
 
 /**
@@ -25,6 +26,7 @@ interface Node {
   blockSize: number | null;
   block: BlockRequest | null;
   recorded: RecordedFacts;
+  gapKind: GapKind;
 }
 
 function link(nodes: Node[]): PlannedRequest[] {
@@ -84,6 +86,8 @@ function link(nodes: Node[]): PlannedRequest[] {
     blockSize: n.blockSize,
     block: n.block,
     recorded: n.recorded,
+    gapKind: n.gapKind,
+    copy: 0,
   }));
 }
 
@@ -117,6 +121,7 @@ export function planFromBlocks(blocks: Iterable<BlockRequest>, traceName: string
       hashIds: b.hashIds,
       blockSize: b.blockSize,
       block: b,
+      gapKind: 'other',
       recorded: {
         ttftMs: b.ttft === null ? null : b.ttft * 1000,
         apiMs,
@@ -193,6 +198,7 @@ export function planFromTraceRequests(
       hashIds: blk?.hashIds ?? null,
       blockSize: blk?.blockSize ?? null,
       block: blk ?? null,
+      gapKind: gapKindOf(r.body),
       recorded: {
         ttftMs: r.ttftMs,
         apiMs,

@@ -3,10 +3,10 @@ import { systemClock, type Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 import type { FetchLike, ReplayBackend } from './backends/backend.js';
 import { sendRequest } from './backends/backend.js';
-import { recordedBody, syntheticBody, type MaxTokensOption } from './content.js';
+import { applyCacheBust, recordedBody, syntheticBody, type MaxTokensOption } from './content.js';
 import { createPolicy, type CachePolicy, type SimRequest } from '../analyze/cache/index.js';
 import { summarize, tpotOf, type Slo } from './metrics.js';
-import { RESULT_SCHEMA, type RunConfig, type RunResult } from './results.js';
+import { DEFAULT_MAX_FAILED_FRACTION, RESULT_SCHEMA, validityOf, type RunConfig, type RunResult } from './results.js';
 import { Scheduler } from './scheduler.js';
 import type { BackendResult, ContentMode, PlannedRequest, ReplayPlan, RequestRecord, TimingMode } from './types.js';
 
@@ -41,16 +41,33 @@ export interface ReplayOptions {
    * sent and written when its prefill ends (first token), in the order the replay actually ran.
    */
   expectedPolicy?: CachePolicy;
+  /** Model name sent for sub-agent requests (AIPerf-style routing; default: `model`). */
+  subagentModel?: string | null;
+  /**
+   * Cache-bust marker base of this run (`--cache-bust`): `[<base>]` (copy k > 0: `[<base>-u<k>]`) starts the first
+   * user message of every agent. Without it, copies k > 0 of a `--users` plan still get `[copy-u<k>]`.
+   */
+  cacheBust?: string | null;
+  /** Fraction of failed requests above which the run is marked invalid (default 0.05). */
+  maxFailedFraction?: number;
   /** Everything of the run config the runner does not know itself. */
-  config: Pick<RunConfig, 'source' | 'source_kind' | 'conversation' | 'label' | 'api'>;
+  config: Pick<RunConfig, 'source' | 'source_kind' | 'conversation' | 'label' | 'api'> & Partial<RunConfig>;
 }
 
 /** Spin window with the real clock: Node timers fire up to ~1 ms late, so the last 1 ms is polled. */
 export const DEFAULT_SPIN_MS = 1;
 
-function buildBody(req: PlannedRequest, o: ReplayOptions) {
-  if (o.content === 'synthetic') return syntheticBody(req, o.model, o.maxTokens, o.plan.blockSize ?? 64);
-  return recordedBody(req, o.model, o.maxTokens);
+/** The cache-bust marker of one request (null: none). */
+export function markerOf(req: Pick<PlannedRequest, 'copy'>, base: string | null | undefined): string | null {
+  if (base) return req.copy > 0 ? `${base}-u${req.copy}` : base;
+  return req.copy > 0 ? `copy-u${req.copy}` : null;
+}
+
+export function buildBody(req: PlannedRequest, o: Pick<ReplayOptions, 'content' | 'model' | 'subagentModel' | 'maxTokens' | 'plan' | 'cacheBust'>) {
+  const model = o.subagentModel && req.parentAgentKey !== null ? o.subagentModel : o.model;
+  const body = o.content === 'synthetic' ? syntheticBody(req, model, o.maxTokens, o.plan.blockSize ?? 64) : recordedBody(req, model, o.maxTokens);
+  const marker = markerOf(req, o.cacheBust);
+  return marker ? applyCacheBust(body, marker) : body;
 }
 
 /** Runs a replay end to end; never throws for per-request failures (they are records with ok=false). */
@@ -132,7 +149,10 @@ export async function runReplay(o: ReplayOptions): Promise<RunResult> {
       expected_cached_tokens: expected,
       expected_prompt_tokens: sim ? sim.inputTokens : null,
       stop_reason: res.stopReason,
+      gap_kind: req.gapKind,
+      copy: req.copy,
       recorded: {
+        offset_ms: req.offsetMs,
         ttft_ms: r.ttftMs,
         api_ms: r.apiMs,
         prompt_tokens: r.promptTokens,
@@ -166,13 +186,13 @@ export async function runReplay(o: ReplayOptions): Promise<RunResult> {
     slo: o.slo,
     cpuMs,
   });
+  const status = interrupted ? 'interrupted' : 'complete';
   return {
     schema: RESULT_SCHEMA,
-    status: interrupted ? 'interrupted' : 'complete',
+    status,
     started_at: new Date(startedAt).toISOString(),
     finished_at: new Date(finishedAt).toISOString(),
     config: {
-      ...o.config,
       trace: plan.traceName,
       endpoint: o.endpoint,
       model: o.model,
@@ -183,7 +203,12 @@ export async function runReplay(o: ReplayOptions): Promise<RunResult> {
       max_tokens: o.maxTokens,
       slo_ttft_s: o.slo.ttftS,
       slo_tpot_s: o.slo.tpotS,
+      subagent_model: o.subagentModel ?? null,
+      cache_bust: o.cacheBust ?? null,
+      max_failed_fraction: o.maxFailedFraction ?? DEFAULT_MAX_FAILED_FRACTION,
+      ...o.config,
     },
+    validity: validityOf(status, summary, o.maxFailedFraction ?? DEFAULT_MAX_FAILED_FRACTION),
     summary,
     requests: records,
   };

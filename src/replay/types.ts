@@ -1,5 +1,6 @@
 import type { MessagesRequest } from '../shared/anthropic.js';
 import type { BlockRequest } from '../shared/trace-record.js';
+import type { GapKind } from '../analyze/job-split.js';
 
 /** How requests are paced. */
 export type TimingMode = 'think' | 'recorded' | 'fast';
@@ -42,6 +43,10 @@ export interface PlannedRequest {
   /** The block-level view of this request (fed to the expected-cache simulation), when known. */
   block: BlockRequest | null;
   recorded: RecordedFacts;
+  /** What the gap before this request was spent on (tool_result last → tool, new user text → user). */
+  gapKind: GapKind;
+  /** Which concurrent copy of the trace this is (`--users`; 0 for the first / only copy). */
+  copy: number;
 }
 
 export interface ReplayPlan {
@@ -103,7 +108,13 @@ export interface RequestRecord {
   /** Prompt tokens as the block model counts them (same tokenizer as expected_cached_tokens). */
   expected_prompt_tokens: number | null;
   stop_reason: string | null;
+  /** What the gap before this request was spent on (from the trace's message kinds; job metrics). */
+  gap_kind: GapKind;
+  /** Concurrent copy of the trace (`--users`), 0 for the first. */
+  copy: number;
   recorded: {
+    /** Recorded start, ms since the trace's first request. */
+    offset_ms: number;
     ttft_ms: number | null;
     api_ms: number | null;
     prompt_tokens: number | null;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fmtUsd, type CostSummary } from '../analyze/cost.js';
 import { createRequire } from 'node:module';
 import type { SimulationResult } from '../analyze/cache/simulator.js';
 import type { SweepResult } from '../analyze/cache/sweep.js';
@@ -92,6 +93,16 @@ export function reportData(input: ReportInput) {
   };
 }
 
+/** Cost at list prices (priced from the API's usage): total, what caching saved, per model, unpriced models. */
+function costRows(c: CostSummary): [string, string][] {
+  const rows: [string, string][] = [
+    [`cost at list prices (${c.prices.source}, ${c.prices.retrieved})`, c.total ? `${fmtUsd(c.total.total)} (uncached ${fmtUsd(c.total.uncached)}; caching saved ${fmtUsd(c.total.saved)})` : 'no priced model'],
+  ];
+  for (const m of c.perModel) rows.push([`  cost: ${m.model}`, `${fmtUsd(m.usd.total)} over ${m.requests} requests (caching saved ${fmtUsd(m.usd.saved)})`]);
+  if (c.unpriced.length) rows.push(['unpriced models (not in the cost)', c.unpriced.map((u) => `${u.model} (${u.requests} requests)`).join(', ')]);
+  return rows;
+}
+
 /** One self-contained HTML file: uPlot JS and CSS inlined, data embedded, no network access needed. */
 export function buildReportHtml(input: ReportInput): string {
   const { js, css } = uplotAssets();
@@ -119,6 +130,7 @@ export function buildReportHtml(input: ReportInput): string {
       ['API tokens: input / cache read / cache creation / output', `${a.tokens.input} / ${a.tokens.cacheRead} / ${a.tokens.cacheCreation} / ${a.tokens.output}`],
       ['API request hit rate (requests with cache reads)', pct(a.cache.requestHitRate)],
       ['TTFT p50 / API time p50 / think time p50', `${ms(a.timing.ttftMs.p50)} / ${ms(a.timing.apiTimeMs.p50)} / ${ms(a.timing.thinkTimeMs.p50)}`],
+      ...costRows(a.cost),
     );
   }
   const charts: [string, string][] = [

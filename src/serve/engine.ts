@@ -113,6 +113,8 @@ export interface EngineOptions {
     workerScript?: string;
     /** Extra PYTHONPATH entries (tests put the mlx_lm test double here). */
     pythonPath?: string[];
+    /** The environment the worker starts from (the CLI passes process.env). */
+    baseEnv?: Record<string, string | undefined>;
     env?: Record<string, string>;
     startTimeoutMs?: number;
     restartBaseMs?: number;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { StoreError } from '../shared/errors.js';
 import { JsonScanError, keyIs, scanArray, scanObject, skipWs, type MemberRange } from './json-scan.js';
@@ -10,6 +10,8 @@ import { JsonScanError, keyIs, scanArray, scanObject, skipWs, type MemberRange }
  * referenced segments' bytes, so it is byte-exact for ANY input: where the bytes are not a JSON object the scanner
  * can follow, the whole body becomes one segment. A block's top-level `cache_control` member is cut out of its
  * segment and kept in the skeleton, so the marker moving to the newest block does not make older blocks new.
+ * References are grouped into content-defined runs (themselves segments), so the per-request skeleton stays small
+ * however long the conversation grows.
  *
  * Format (docs/store.md, "Compact bodies"): segment id = first 128 bits of SHA-256 of the segment's bytes, as
  * 32 hex chars. Stored segments and skeletons start with a codec byte (0 raw, 1 deflate-raw, 2 brotli) and are
@@ -48,7 +50,10 @@ export interface EncodeOptions {
   minSegmentBytes?: number;
 }
 
-/** Chosen on the real Claude Code bodies by `npm run bench -- body-codec` (see docs/store.md). */
+/**
+ * brotli-5: on the distinct segments of the example/fixture bodies 2.43× smaller vs deflate-6 2.27×, and ~6 % smaller
+ * than deflate on the bench session (`npx tsx bench/run.ts body-codec`; docs/store.md). Not part of the format.
+ */
 export const DEFAULT_CODEC: Codec = 'brotli';
 export const ID_BYTES = 16;
 const MIN_SEGMENT_BYTES = 64;
@@ -71,8 +76,12 @@ const RUN_MIN_OPS = 24;
 // ---------------------------------------------------------------------------------------------------------------
 // Hashing and compression
 
+/** One-shot crypto.hash (Node ≥ 20.12) is 2–3× faster than createHash for the many small segments. */
+const sha256Hex: (bytes: Uint8Array) => string =
+  typeof crypto.hash === 'function' ? (bytes) => crypto.hash('sha256', bytes) : (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
+
 export function segmentId(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest().subarray(0, ID_BYTES).toString('hex');
+  return sha256Hex(bytes).slice(0, ID_BYTES * 2);
 }
 
 /** Stored form of `bytes`: codec byte + payload; falls back to raw where compression does not shrink it. */
@@ -136,8 +145,10 @@ function markerRange(b: Buffer, start: number, end: number): [number, number] | 
   let members: MemberRange[];
   try {
     members = scanObject(b, start).members;
-  } catch {
-    return undefined; // the element was already followed by scanArray; a failure here only means no cut
+  } catch (e) {
+    // skipValue only checked strings and brackets: an element that is not a well-formed object is kept uncut
+    if (e instanceof JsonScanError) return undefined;
+    throw e;
   }
   const k = members.findIndex((m) => keyIs(b, m, 'cache_control'));
   if (k < 0) return undefined;
@@ -441,6 +452,8 @@ export function decodeBody(skeleton: Uint8Array, getSegment: (id: string) => Uin
 export interface StoredSegment {
   id: string;
   stored: Buffer;
+  /** Length of the raw (uncompressed) segment; writeBody always sets it. */
+  rawBytes?: number;
 }
 
 /**
@@ -498,7 +511,7 @@ export interface WrittenBody {
 export async function writeBody(store: SegmentStore, body: Uint8Array | string, opts: EncodeOptions = {}): Promise<WrittenBody> {
   const enc = encodeBody(body, opts);
   const missing = new Set(await store.missing(enc.segments.map((s) => s.id)));
-  const fresh = enc.segments.filter((s) => missing.has(s.id)).map((s) => ({ id: s.id, stored: compressSegment(s.bytes, opts.codec) }));
+  const fresh = enc.segments.filter((s) => missing.has(s.id)).map((s) => ({ id: s.id, stored: compressSegment(s.bytes, opts.codec), rawBytes: s.bytes.length }));
   const newSegments = fresh.length ? await store.putIfAbsent(fresh) : 0;
   return {
     skeleton: enc.skeleton,

@@ -1,5 +1,5 @@
 import type { Db } from './db.js';
-import { hasTable } from './db.js';
+import { hasTable, openDb } from './db.js';
 
 /**
  * Stores the conversation index (src/analyze/conversation-index.ts) in a requests.db, table
@@ -11,15 +11,21 @@ import { hasTable } from './db.js';
  * `writeConversationIndex` replaces the whole table in one transaction, so rebuilding is idempotent.
  * Consumers (cache simulation, report) read it with `readConversationIndex` → Map request id → row.
  */
-/** One stored row (same shape as analyze's ConversationIndexRow; the store does not import analyze). */
+/**
+ * One stored row — the one definition of a conversation-index row; analyze's `IndexedRequest` extends it with
+ * `kind` / `side` / `linkedBy` narrowed to their literal types (the store does not import analyze).
+ */
 export interface ConversationIndexRow {
   id: string;
   conversationId: string;
   agentId: string;
   parentAgentId: string | null;
   isSubagent: boolean;
+  /** 0-based index of the request within its agent (a duplicate shares the original's index). */
   turnIndex: number;
+  /** The previous request of the same agent (null for the first). */
   parentRequestId: string | null;
+  /** For an agent's first request: the request whose response spawned it (Agent/Task tool_use). */
   spawnedByRequestId: string | null;
   duplicateOf: string | null;
   duplicateKind: 'stream-retry' | 'resend' | null;
@@ -61,6 +67,25 @@ export function writeConversationIndex(db: Db, rows: readonly ConversationIndexR
     setMeta.run('linking', meta.linking);
   })();
   return true;
+}
+
+/**
+ * Stores the index into the requests.db at `path`, opening it read-write (and so migrating it) only when the stored
+ * index differs: analysing a DB whose index is current leaves the file byte-identical. Returns true when written.
+ */
+export function storeConversationIndex(path: string, rows: readonly ConversationIndexRow[], meta: StoredIndexMeta): boolean {
+  const ro = openDb(path, { readonly: true, mustExist: true });
+  try {
+    if (sameIndex(ro, rows, meta)) return false;
+  } finally {
+    ro.close();
+  }
+  const db = openDb(path, { mustExist: true });
+  try {
+    return writeConversationIndex(db, rows, meta);
+  } finally {
+    db.close();
+  }
 }
 
 const INDEX_FIELDS: (keyof ConversationIndexRow)[] = [

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import { StoreError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { kyselyFor, openDb, type Db } from './db.js';
+import { describeSqliteFailure, hasTable, kyselyFor, openDb, type Db } from './db.js';
 import type { DatabaseSchema, RequestsTable } from './db-types.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { PENDING_ONLY, WRITABLE, bind, writeCaptureRows, type RequestRowInput } from './requests-repo.js';
@@ -91,6 +91,14 @@ async function count(db: Kysely<DatabaseSchema>): Promise<number> {
 
 function openSqliteStore(target: Extract<DbTarget, { dialect: 'sqlite' }>, options: OpenStoreOptions): Store {
   const raw = openDb(target.path, { readonly: options.readonly, mustExist: options.mustExist });
+  if (options.readonly || options.mustExist) {
+    try {
+      if (!hasTable(raw, 'requests')) throw new StoreError(`${target.path} has no "requests" table (capture or import into it first)`);
+    } catch (e) {
+      raw.close();
+      throw e instanceof StoreError ? e : new StoreError(describeSqliteFailure(target.path, e, options.readonly ?? false), { cause: e });
+    }
+  }
   const db = kyselyFor(raw);
   return {
     target,

@@ -7,7 +7,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { HAS_SHARED } from '../helpers/paths.js';
-import { makeCcProxyDb, tmp } from '../store/sources-fixtures.js';
+import { fixtureBody, makeCcProxyDb, tmp } from '../store/sources-fixtures.js';
+import { tokenBreakdown } from '../../src/analyze/token-breakdown.js';
+import { TokenCounter } from '../../src/analyze/token-counter.js';
+import { getTokenizer } from '../../src/analyze/tokenizers/index.js';
 import { runCli } from './run-cli.js';
 
 const dir = tmp('analyze-ccproxy');
@@ -40,8 +43,15 @@ describe.skipIf(!HAS_SHARED)('trace analyze <claude-code-proxy DB>', () => {
     // Calibration = API context / our count, over the 4 complete bodies with usage.
     expect(r.breakdown.calibration.requests).toBe(4);
     expect(r.breakdown.calibration.apiContext).toBe(r.tokens.context);
-    expect(r.breakdown.calibration.ratio).toBeCloseTo(r.breakdown.calibration.apiContext / r.breakdown.calibration.ours, 10);
-    expect(r.breakdown.scaled.total).toBe(Math.round(r.breakdown.total * r.breakdown.calibration.ratio));
+    // Our count, independently: o200k over each fixture body's prompt segments (the 4 bodies the DB holds).
+    const ours = ['main-tool-first', 'main-tool-result', 'title-haiku', 'main-text']
+      .map((n) => tokenBreakdown(fixtureBody(n), new TokenCounter(getTokenizer('o200k'))).total)
+      .reduce((a, b) => a + b, 0);
+    const apiContext = us.reduce((s, u) => s + u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens, 0);
+    expect(r.breakdown.calibration.ours).toBe(ours);
+    expect(r.breakdown.calibration.ratio).toBeCloseTo(apiContext / ours, 10);
+    // Every request is calibrated, so the scaled total is the API's context.
+    expect(r.breakdown.scaled.total).toBe(apiContext);
     expect(r.breakdown.tools + r.breakdown.system + r.breakdown.messages).toBe(r.breakdown.total);
     expect(r.biggestTools.length).toBeGreaterThan(0);
     expect(createHash('sha256').update(readFileSync(f.path)).digest('hex')).toBe(before);

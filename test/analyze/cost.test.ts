@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES, HAS_SHARED } from '../helpers/paths.js';
 import { runCli } from './run-cli.js';
-import { CostAccumulator, costOf, tokenCounts } from '../../src/analyze/cost.js';
+import { CostAccumulator, costOf, simulatedCost, tokenCounts } from '../../src/analyze/cost.js';
 import { DEFAULT_PRICES, priceFor } from '../../src/analyze/prices.js';
 
 const JSONL = join(FIXTURES, 'agentic-coding-analysis', 'jsonl');
@@ -66,6 +66,21 @@ describe.skipIf(!HAS_SHARED)('cost of the shipped JSONL session', () => {
     // per conversation: the one conversation costs the total
     expect(r.conversations).toHaveLength(1);
     expect(r.conversations[0].costUsd).toBeCloseTo(want.total, 12);
+    // trace list shows the same per conversation and in total
+    const list = JSON.parse((await runCli(['list', JSONL, '--json'])).stdout);
+    expect(list.conversations[0].costUsd).toBeCloseTo(want.total, 12);
+    expect(list.cost.total.total).toBeCloseTo(want.total, 12);
+    // trace report puts it in its summary
+    const dir = mkdtempSync(join(tmpdir(), 'trace-cost-report-'));
+    try {
+      const out = join(dir, 'r.html');
+      expect((await runCli(['report', JSONL, '--out', out, '--json'])).code).toBe(0);
+      const html = readFileSync(out, 'utf8');
+      expect(html).toContain('cost at list prices (https://platform.claude.com/docs/en/about-claude/pricing, 2026-12-07)');
+      expect(html).toContain(`$${want.total.toFixed(3)} (uncached $${want.uncached.toFixed(2)}; caching saved $${(want.uncached - want.total).toFixed(2)})`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--prices lays a file over the table; a bad file is a one-line input error', async () => {
@@ -90,7 +105,37 @@ describe.skipIf(!HAS_SHARED)('cost of the shipped JSONL session', () => {
   });
 });
 
+describe.skipIf(!HAS_SHARED)('simulate --sweep ttl shows the cost of each TTL', () => {
+  it('5m vs 1h: the difference is the simulated writes times the rate difference; past 1 h there is no rate', async () => {
+    const { code, stdout } = await runCli(['simulate', JSONL, '--sweep', 'ttl=300,3600,7200', '--requests', '--json']);
+    expect(code).toBe(0);
+    const r = JSON.parse(stdout);
+    const [p5, p60, p120] = r.sweep.points;
+    expect([p5.write_rate, p60.write_rate, p120.write_rate]).toEqual(['cacheWrite5m', 'cacheWrite1h', null]);
+    expect(p120.cost_usd).toBeNull();
+    // the anthropic policy's hits do not change between 5 min and 1 h here, so only the write rate differs
+    expect(p60.hit_rate).toBe(p5.hit_rate);
+    let extra = 0;
+    for (const q of r.requests) extra += (q.creation_tokens * (RATES[q.model]!.w1h - RATES[q.model]!.w5m)) / 1e6;
+    expect(extra).toBeGreaterThan(0);
+    expect(p60.cost_usd - p5.cost_usd).toBeCloseTo(extra, 9);
+    expect(p5.uncached_usd).toBeCloseTo(p120.uncached_usd, 9);
+  });
+});
+
 describe('price table and cost formula', () => {
+  it('simulated cost at a TTL: writes at the lifetime that covers it', () => {
+    const reqs = [
+      { model: 'claude-haiku-4-5', readTokens: 1_000_000, creationTokens: 2_000_000, uncachedTokens: 3_000_000, outputTokens: 100_000 },
+      { model: 'local-model', readTokens: 5, creationTokens: 5, uncachedTokens: 5, outputTokens: 5 },
+    ];
+    // haiku 4.5: 3M×$1 + 2M×$1.25 + 1M×$0.10 + 0.1M×$5 = 3 + 2.5 + 0.1 + 0.5
+    expect(simulatedCost(reqs, 300, DEFAULT_PRICES)).toEqual({ usd: 6.1, uncachedUsd: 6.5, unpricedRequests: 1, writeRate: 'cacheWrite5m' });
+    const h = simulatedCost(reqs, 3600, DEFAULT_PRICES); // 2M×$2 instead of 2M×$1.25
+    expect(h.usd).toBeCloseTo(7.6, 12);
+    expect(simulatedCost(reqs, 86_400, DEFAULT_PRICES).usd).toBeNull();
+  });
+
   it('matches snapshot and context suffixes, never a neighbouring version', () => {
     expect(priceFor(DEFAULT_PRICES, 'claude-haiku-4-5-20251001')?.key).toBe('claude-haiku-4-5');
     expect(priceFor(DEFAULT_PRICES, 'claude-opus-4-6[1m]')?.key).toBe('claude-opus-4-6');

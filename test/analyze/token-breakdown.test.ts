@@ -57,11 +57,19 @@ describe('token breakdown', () => {
     });
     const r = analyzeRequests([mk('a', fixtureBody('main-tool-first'), 30000), mk('b', body, 31000)], { tokenizer: getTokenizer('chars4') });
     const c = r.breakdown!.calibration;
+    // Our count, independently: chars4 over each body's prompt segments, one body at a time.
+    const one = (b: MessagesRequest) => tokenBreakdown(b, new TokenCounter(getTokenizer('chars4')));
+    const ours = one(fixtureBody('main-tool-first')).total + one(body).total;
+    const toolsOurs = one(fixtureBody('main-tool-first')).tools + one(body).tools;
     expect(c.requests).toBe(2);
-    expect(c.apiContext).toBe(61000);
-    expect(c.ours).toBe(r.breakdown!.total);
-    expect(c.ratio).toBeCloseTo(61000 / r.breakdown!.total, 12);
-    expect(r.breakdown!.scaled!.tools).toBe(Math.round(r.breakdown!.tools * c.ratio!));
+    expect(c.apiContext).toBe(61000); // 30000 + 31000, the usage given above
+    expect(c.ours).toBe(ours);
+    expect(c.ratio).toBeCloseTo(61000 / ours, 12);
+    // Scaled numbers are our shares of the API's context: every request is calibrated, so the total is the API's.
+    const s = r.breakdown!.scaled!;
+    expect(s.total).toBe(61000);
+    expect(Math.abs(s.tools + s.system + s.messages - 61000)).toBeLessThanOrEqual(1.5);
+    expect(Math.abs(s.tools - (61000 * toolsOurs) / ours)).toBeLessThanOrEqual(0.5);
     expect(Object.isFrozen(r)).toBe(true);
   });
 });

@@ -32,7 +32,7 @@ interface SimJson {
   overall: { api_requests: number; api_hit_rate: number; sim_hit_rate_on_api: number; accuracy_pp: number; api_context_tokens: number };
   conversations: { conversation_id: string; accuracy_pp: number | null }[];
   agents: { agent_id: string; parent_agent_id: string | null }[];
-  requests: { api: { error_pp: number } | null; miss: { reason: string } | null }[];
+  requests: { input_tokens: number; read_tokens: number; api: { error_pp: number; context_tokens: number } | null; miss: { reason: string } | null }[];
 }
 
 const sim = (...args: string[]) => {
@@ -49,7 +49,12 @@ describe.skipIf(!HAS_SHARED)('validation against the API on the real Claude Code
     expect(j.overall.api_requests).toBe(truth.calls);
     expect(j.overall.api_context_tokens).toBe(truth.context);
     expect(j.overall.api_hit_rate).toBeCloseTo(truth.read / truth.context, 12);
-    expect(j.overall.accuracy_pp).toBeCloseTo(Math.abs(j.overall.sim_hit_rate_on_api - j.overall.api_hit_rate) * 100, 9);
+    // Accuracy, independently: the simulator's per-request reads weighted by the JSONL's own context tokens,
+    // against the JSONL's read share.
+    let simRead = 0;
+    for (const q of j.requests) if (q.api && q.input_tokens > 0) simRead += (q.read_tokens / q.input_tokens) * q.api.context_tokens;
+    const expectedPp = Math.abs(simRead / truth.context - truth.read / truth.context) * 100;
+    expect(j.overall.accuracy_pp).toBeCloseTo(expectedPp, 6);
     expect(j.conversations.length).toBe(1);
     expect(j.agents.filter((a) => a.parent_agent_id !== null).length).toBe(4);
     expect(j.requests.every((r) => r.api !== null)).toBe(true);

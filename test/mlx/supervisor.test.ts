@@ -19,8 +19,10 @@ const alive = (pid: number) => {
     return false;
   }
 };
+/** Waits for a condition on the real worker process (bounded); fails the test if it never holds. */
 const until = async (cond: () => boolean) => {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
+  expect(cond()).toBe(true);
 };
 
 describe('MlxSupervisor', () => {

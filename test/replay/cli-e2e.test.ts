@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -66,8 +66,11 @@ describe.skipIf(!HAS_SHARED)('trace replay + trace compare (real sockets, bin/tr
     expect(ja.summary.requests.total).toBeGreaterThanOrEqual(src.requests.length);
     // expected cache comes from the simulation over the trace's hash ids: a growing conversation reuses its prefix
     expect(ja.summary.cache.expected_hit_rate).toBeGreaterThan(0.5);
-    expect(anthropic.messages()).toHaveLength(ja.summary.requests.total);
-    expect(anthropic.messages().every((m) => m.body.model === 'model-a' && m.body.max_tokens === 8)).toBe(true);
+    // + the `--warmup load` request (default): one tiny request before the measured run
+    expect(anthropic.messages()).toHaveLength(ja.summary.requests.total + 1);
+    expect(anthropic.messages()[0]!.body.max_tokens).toBe(1);
+    expect(ja.config.warmup).toBe('load');
+    expect(anthropic.messages().slice(1).every((m) => m.body.model === 'model-a' && m.body.max_tokens === 8)).toBe(true);
 
     const b = await trace(['replay', TRACE, '--endpoint', openai.url, '--api', 'openai', '--model', 'model-b', '--content', 'synthetic', '--timing', 'fast', '--out', dir, '--slo-ttft', '5', '--label', 'openai fake', '--json']);
     expect(b.code).toBe(0);
@@ -109,5 +112,26 @@ describe.skipIf(!HAS_SHARED)('trace replay + trace compare (real sockets, bin/tr
     const cmp = JSON.parse(c.stdout);
     expect(cmp.rows[0].status).toBe('failed');
     expect(cmp.failed[0].reason).toMatch(/ECONNREFUSED|fetch failed/);
+    // a corrupt result file is counted and named, never dropped silently (issue 15 item 4)
+    writeFileSync(join(out, 'broken_result.json'), '{"schema":"trace-replay-result/1", "summ');
+    const k = await trace(['compare', out, '--json']);
+    expect(k.code).toBe(0);
+    expect(JSON.parse(k.stdout).skipped).toEqual([{ path: join(out, 'broken_result.json'), reason: expect.stringMatching(/not valid JSON/) }]);
+    expect(k.stderr).toMatch(/skipped unreadable result file .*broken_result\.json/);
+    const kt = await trace(['compare', out]);
+    expect(kt.stdout).toMatch(/skipped 1 unreadable result file/);
+  });
+
+  it('--out that is a file or unwritable: exit 2 before any request is sent (issue 15 item 3)', async () => {
+    const before = anthropic.messages().length;
+    const file = join(dir, 'out-is-a-file');
+    writeFileSync(file, 'x');
+    const f = await trace(['replay', TRACE, '--endpoint', anthropic.url, '--model', 'm', '--content', 'synthetic', '--timing', 'fast', '--out', file]);
+    expect(f.code).toBe(2);
+    expect(f.stderr).toMatch(/--out .*out-is-a-file is a file, not a directory/);
+    const n = await trace(['replay', TRACE, '--endpoint', anthropic.url, '--model', 'm', '--content', 'synthetic', '--timing', 'fast', '--out', join(file, 'sub')]);
+    expect(n.code).toBe(2);
+    expect(n.stderr).toMatch(/not a writable directory/);
+    expect(anthropic.messages().length).toBe(before);
   });
 });

@@ -38,7 +38,8 @@ describe('compareRuns', () => {
     ]);
     expect(c.rows[0]!.ttft_p50_ms).toBe(500);
     expect(c.rows[1]!.ttft_p50_ms).toBe(2000);
-    expect(c.averages.ttft_p50_ms).toBe(1250);
+    // one group per model; no averages across runs
+    expect(c.groups.map((g) => [g.model, g.rank, g.metrics.ttft_p50_ms?.median ?? null])).toEqual([['fast-model', 1, 500], ['slow-model', 2, 2000], ['broken-model', null, null]]);
     expect(c.failed).toEqual([{ file: 'broken-model.json', model: 'broken-model', reason: expect.stringMatching(/HTTP 500/) }]);
     const html = renderCompareHtml(c);
     expect(html).toContain('fast-model');
@@ -52,5 +53,35 @@ describe('compareRuns', () => {
     const c = compareRuns([a, b]);
     expect(c.ranked_by).toBe('ttft_p50_ms');
     expect(c.rows.map((r) => r.model)).toEqual(['b', 'a']);
+  });
+
+  it('groups repeats by model: median and min–max, winner with the difference, "within noise" when spreads overlap', async () => {
+    const rep = async (model: string, ms: number, k: number) => {
+      const r = await runWith(model, ms, false, { ttftS: null, tpotS: null });
+      r.result.config.repeat = k;
+      r.result.config.repeats = 3;
+      return { ...r, path: `${model}-${k}.json` };
+    };
+    // small: 300/400/500 ms; big: 900/1000/1300 ms → medians 400 vs 1000, difference 600 > spreads (200, 400)
+    const runs = [await rep('small', 300, 1), await rep('small', 500, 2), await rep('small', 400, 3), await rep('big', 900, 1), await rep('big', 1300, 2), await rep('big', 1000, 3)];
+    const c = compareRuns(runs);
+    expect(c.groups.map((g) => [g.model, g.rank, g.valid_runs, g.metrics.ttft_p50_ms])).toEqual([
+      ['small', 1, 3, { median: 400, min: 300, max: 500, n: 3 }],
+      ['big', 2, 3, { median: 1000, min: 900, max: 1300, n: 3 }],
+    ]);
+    const w = c.winners.find((x) => x.metric === 'ttft_p50_ms')!;
+    expect(w).toMatchObject({ winner: 'small', runner_up: 'big', difference: 600, difference_pct: 60, within_noise: false, spread_known: true });
+    // close models: 400/500/600 vs 500/600/800 → difference 100 < spread 300: within noise
+    const close = compareRuns([await rep('a', 400, 1), await rep('a', 500, 2), await rep('a', 600, 3), await rep('b', 500, 1), await rep('b', 600, 2), await rep('b', 800, 3)]);
+    expect(close.winners.find((x) => x.metric === 'ttft_p50_ms')).toMatchObject({ winner: 'a', difference: 100, within_noise: true });
+  });
+
+  it('an invalid run (too many failures) is listed but left out of its group\'s medians', async () => {
+    const good = await runWith('m', 200, false, { ttftS: null, tpotS: null });
+    const bad = await runWith('m', 200, true, { ttftS: null, tpotS: null });
+    const c = compareRuns([good, { ...bad, path: 'm-bad.json' }]);
+    expect(c.groups).toHaveLength(1);
+    expect(c.groups[0]).toMatchObject({ runs: 2, valid_runs: 1 });
+    expect(c.rows.find((r) => r.file === 'm-bad.json')).toMatchObject({ valid: false, invalid_reason: expect.stringMatching(/100\.0 % of requests failed/) });
   });
 });

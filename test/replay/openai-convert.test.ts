@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { anthropicToOpenAI } from '../../src/replay/openai-convert.js';
+import { anthropicToOpenAI } from '../../src/shared/openai-request.js';
 import type { MessagesRequest } from '../../src/shared/anthropic.js';
 import { FIXTURES, HAS_SHARED } from '../helpers/paths.js';
 

@@ -122,15 +122,27 @@ for (const spec of ENGINE_SPECS) {
     it('a request waiting for a busy engine can be aborted while queued', async () => {
       const busy = new AbortController();
       const started: Promise<unknown>[] = [];
+      // Event-driven, no sleeps: `allRunning` resolves once every slot has produced a token; `nextToken()` at
+      // the next token of any busy generation (the engine made progress after the queued request was submitted).
       let running = 0;
-      // occupy every slot (llama: 2; mlx generates one request at a time) with long generations
-      for (let i = 0; i < 2; i++) {
-        started.push(collect(engine, { promptTokens: [...prefix, 66 + i], maxTokens: 1500, signal: busy.signal }, (n) => (n === 1 ? running++ : 0)));
+      let onAllRunning!: () => void;
+      const allRunning = new Promise<void>((r) => (onAllRunning = r));
+      let tokenWaiters: (() => void)[] = [];
+      const nextToken = () => new Promise<void>((r) => tokenWaiters.push(r));
+      const onBusyToken = (n: number) => {
+        if (n === 1 && ++running === spec.slots) onAllRunning();
+        const ws = tokenWaiters;
+        tokenWaiters = [];
+        for (const w of ws) w();
+      };
+      // occupy every slot with long generations
+      for (let i = 0; i < spec.slots; i++) {
+        started.push(collect(engine, { promptTokens: [...prefix, 66 + i], maxTokens: 1500, signal: busy.signal }, onBusyToken));
       }
-      for (let i = 0; i < 500 && running === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await allRunning;
       const waiting = new AbortController();
       const queued = collect(engine, { promptTokens: [...prefix, 70], maxTokens: 5, signal: waiting.signal });
-      await new Promise((r) => setTimeout(r, 20));
+      await nextToken();
       waiting.abort();
       const r = await queued;
       busy.abort();

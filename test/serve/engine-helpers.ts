@@ -21,6 +21,8 @@ export function tinyModel(): string {
 
 export interface EngineSpec {
   name: string;
+  /** Requests the engine generates at once (llama: its slots; the mlx worker: one at a time). */
+  slots: number;
   /** What a repeated / extended prompt reuses: documented per engine (both: LCP, minus the last prompt token). */
   make(cacheBytes: number, extra?: Record<string, unknown>): Promise<Engine>;
 }
@@ -28,11 +30,13 @@ export interface EngineSpec {
 export const ENGINE_SPECS: EngineSpec[] = [
   {
     name: 'llama',
+    slots: 2,
     make: (cacheBytes, extra = {}) =>
       ENGINES.llama!({ modelPath: tinyModel(), cacheBytes, contextSize: 2048, slots: 2, threads: 1, gpu: false, ...extra }),
   },
   {
     name: 'mlx',
+    slots: 1,
     make: (cacheBytes, extra = {}) =>
       ENGINES.mlx!({
         modelPath: 'fake-mlx-model',

@@ -19,6 +19,12 @@ function post(handler: (r: Request) => Promise<Response>, path: string, body: un
 }
 const fetchVia = (handler: (r: Request) => Promise<Response>) => ((url: string | URL | Request, init?: RequestInit) => handler(new Request(url, init))) as typeof fetch;
 
+/** Yields to the event loop until the in-process handler reaches a state (no wall-clock sleeps); fails if it never does. */
+async function turnsUntil(cond: () => boolean, maxTurns = 10_000): Promise<void> {
+  for (let i = 0; i < maxTurns && !cond(); i++) await new Promise((r) => setImmediate(r));
+  expect(cond()).toBe(true);
+}
+
 describe('Anthropic /v1/messages', () => {
   it('streams SSE frames exactly as the API does, one text_delta per engine token, with real usage', async () => {
     const engine = new FakeEngine({ script: () => 'Hi,there!' });
@@ -295,10 +301,10 @@ describe('queue, disconnects, metrics, models', () => {
     const h = createServeHandler({ engine, slots: 1, maxQueue: 1 });
     const body = { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'q' }] };
     const first = post(h, '/v1/messages', body); // runs (held by the gate)
-    await new Promise((r) => setTimeout(r, 10));
+    await turnsUntil(() => h.queue.active === 1);
     const second = post(h, '/v1/messages', body); // waits in the queue
-    await new Promise((r) => setTimeout(r, 10));
-    expect(h.queue.depth).toBe(1);
+    await turnsUntil(() => h.queue.depth === 1);
+    expect(h.queue.active).toBe(1);
     const third = await post(h, '/v1/messages', body);
     expect(third.status).toBe(529);
     expect(await third.json()).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });

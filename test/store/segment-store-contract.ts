@@ -8,7 +8,7 @@ import { compressSegment, encodeBody, readBody, segmentId, writeBody, type Segme
 export function segmentStoreContract(name: string, fresh: () => Promise<SegmentStore> | SegmentStore): void {
   const seg = (text: string) => {
     const raw = Buffer.from(text);
-    return { id: segmentId(raw), stored: compressSegment(raw) };
+    return { id: segmentId(raw), stored: compressSegment(raw), rawBytes: raw.length };
   };
 
   describe(`SegmentStore contract: ${name}`, () => {

@@ -17,6 +17,8 @@ import { iterateRequests, openSource } from '../../src/store/sources/index.js';
 import { openPostgresSource } from '../../src/store/sources/postgres-source.js';
 import type { TraceRequest } from '../../src/shared/trace-record.js';
 import { makeTraceDb } from './sources-fixtures.js';
+import { pruneRequests, storeStats, vacuumStore } from '../../src/store/retention.js';
+import { compressSegment, encodeBody } from '../../src/store/body-codec.js';
 import { HAS_POSTGRES, NO_POSTGRES_MESSAGE, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { FIXTURES, HAS_SHARED } from '../helpers/paths.js';
 
@@ -178,6 +180,48 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect(got).toHaveLength(N);
       if (dialect === 'postgres') expect(got).toEqual(expected);
       else expect(new Set(got)).toEqual(new Set(expected)); // SQLite breaks ties by rowid (insertion), not id
+    });
+
+    it('stats, prune and vacuum: counts, bytes and what a cut-off removes (index rows, orphan segments)', async () => {
+      const store = await freshStore(dialect);
+      const day = 86_400_000;
+      const t0 = Date.parse('2026-01-01T00:00:00Z');
+      const bodies = ['{"model":"m","messages":[{"role":"user","content":"a"}]}', '{"model":"m","messages":[{"role":"user","content":"héllo ✓"}]}'];
+      const rows = Array.from({ length: 10 }, (_, i) =>
+        row(`r${i}`, { body: bodies[i % 2]!, started_at_ms: t0 + i * day, session_id: `s${i % 3}`, state: i === 9 ? 'pending' : 'complete', origin_host: i < 4 ? 'a' : 'b', origin_user: 'u' }),
+      );
+      // One compact row (the real CLI body through the codec): its segments are referenced and survive the prune.
+      const enc = encodeBody(realBody);
+      rows.push(row('compact', { body: '', body_skeleton: enc.skeleton, request_bytes: enc.size, started_at_ms: t0 + 20 * day, session_id: 's0', state: 'complete' }));
+      await store.insertRequests(rows);
+      await store.db.insertInto('body_segments').values(enc.segments.map((g) => ({ id: g.id, raw_bytes: g.bytes.length, data: compressSegment(g.bytes) }))).execute();
+      await store.db.insertInto('body_segments').values({ id: 'f'.repeat(32), raw_bytes: 3, data: compressSegment(Buffer.from('xyz')) }).execute();
+      await store.db.insertInto('conversation_index').values(['r0', 'r5'].map((id) => ({ request_id: id, conversation_id: 'c', agent_id: 'a', is_subagent: 0, turn_index: 0, kind: 'text', linked_by: 'new', parent_agent_id: null, parent_request_id: null, spawned_by_request_id: null, duplicate_of: null, duplicate_kind: null, side: null, think_time_ms: null, api_time_ms: null }))).execute();
+
+      const st = await storeStats(store);
+      expect(st).toMatchObject({ dialect, rows: 11, sessions: 3, capturers: 2, states: { complete: 10, pending: 1 }, firstStartedAtMs: t0, lastStartedAtMs: t0 + 20 * day });
+      const rawBodies = rows.slice(0, 10).reduce((a, r) => a + Buffer.byteLength(r.body, 'utf8'), 0);
+      expect(st.bodies.rawBytes).toBe(rawBodies + Buffer.byteLength(realBody));
+      expect(st.bodies.compactRows).toBe(1);
+      expect(st.bytesByTable.requests).toBeGreaterThan(0);
+      expect(st.bytesByTable.body_segments).toBeGreaterThan(0);
+      expect(st.totalBytes).toBeGreaterThanOrEqual(st.bytesByTable.requests!);
+
+      // Cut-off at day 3: r0, r1, r2 go; the dry run counts the same without deleting.
+      const cut = t0 + 3 * day;
+      expect(await pruneRequests(store, { beforeMs: cut, dryRun: true })).toMatchObject({ requests: 3, dryRun: true });
+      expect(await store.countRequests()).toBe(11);
+      expect(await pruneRequests(store, { beforeMs: cut })).toEqual({ before: '2026-01-04T00:00:00.000Z', requests: 3, conversationIndexRows: 1, bodySegments: 1, dryRun: false });
+      const left = await store.db.selectFrom('requests').select('id').orderBy('id').execute();
+      expect(left.map((r) => r.id)).toEqual(['compact', 'r3', 'r4', 'r5', 'r6', 'r7', 'r8', 'r9']);
+      expect((await store.db.selectFrom('body_segments').select('id').execute()).length).toBe(enc.segments.length);
+      expect((await store.db.selectFrom('conversation_index').select('request_id').execute()).map((r) => r.request_id)).toEqual(['r5']);
+
+      const v = await vacuumStore(store);
+      expect(v.bytesAfter).toBeGreaterThan(0);
+      if (dialect === 'sqlite') expect(v.bytesAfter).toBeLessThanOrEqual(v.bytesBefore);
+      expect(await store.countRequests()).toBe(8);
+      await store.close();
     });
   });
 }

@@ -1,4 +1,4 @@
-import type { Usage } from '../../shared/anthropic.js';
+import { contextTokens, type Usage } from '../../shared/anthropic.js';
 import type { BlockRequest, TraceRequest } from '../../shared/trace-record.js';
 import { promptSegments } from '../normalize.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -62,11 +62,6 @@ export function defaultLink(r: TraceRequest): RequestLink {
   return { conversationId: conv, agentId: agent, parentAgentId: parent === agent ? null : parent };
 }
 
-export function contextTokens(u: Usage | null | undefined): number | null {
-  if (!u) return null;
-  return (u.input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0);
-}
-
 /** Deterministic pseudo-tokens for an opaque prefix (same key ⇒ same tokens ⇒ same hashes). */
 function opaqueTokens(key: string, n: number): Uint32Array {
   let seed = 2166136261;
@@ -125,7 +120,7 @@ export function buildBlockRequests(source: Iterable<TraceRequest>, opts: BlockMo
       const key = `${r.hints?.isSidechain || link.parentAgentId ? 'subagent' : 'main'}:${r.model ?? ''}`;
       let size = opaqueSize.get(key);
       if (size === undefined) {
-        const ctx = contextTokens(r.usage);
+        const ctx = r.usage ? contextTokens(r.usage) : null;
         if (ctx !== null) {
           let msgTokens = 0;
           for (const s of segs) if (s.kind === 'message') msgTokens += tok(s.text).length;

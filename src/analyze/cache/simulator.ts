@@ -1,4 +1,4 @@
-import type { Usage } from '../../shared/anthropic.js';
+import { contextTokens, type Usage } from '../../shared/anthropic.js';
 import { NamespaceKeys, type CachePolicy, type LookupResult, type MissReason, type SimRequest } from './policy.js';
 
 export type CacheScope = 'global' | 'conversation';
@@ -96,10 +96,6 @@ export interface SimulationResult {
   agents: readonly (SimulationTotals & { agentId: string; conversationId: string; parentAgentId: string | null })[];
 }
 
-function contextOf(u: Usage): number {
-  return (u.input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0);
-}
-
 const defaultEstimate = (_r: SimRequest, newTokens: number) => 0.5 + newTokens / 10_000;
 
 export function totals(rows: readonly SimulatedRequest[]): SimulationTotals {
@@ -144,99 +140,91 @@ export function totals(rows: readonly SimulatedRequest[]): SimulationTotals {
   });
 }
 
+interface PendingWrite {
+  at: number;
+  seq: number;
+  ns: string;
+  r: SimRequest;
+  read: LookupResult;
+  out: SimulatedRequest;
+}
+
 /**
- * Replays block requests through a cache policy in time order. Each request looks the cache up at its start and
- * writes its blocks when its prefill ends (or at start with writeAt='start'), so concurrent requests sent before
- * another's prefill ended miss ('in-flight'). Pure: arrays in, frozen result out.
+ * The state of one simulation run, one method per step of a request: `lookup` (the policy), `explainMiss`
+ * (why fewer blocks were read than an ideal cache would have), `touch` (reuse distance, sent/accessed blocks),
+ * `compareWithApi`, then `scheduleWrite` (at prefill end). Pending writes are kept sorted by time.
  */
-export function simulate(input: readonly SimRequest[], opts: SimulateOptions): SimulationResult {
-  const policy = opts.policy;
-  const scope = opts.scope ?? 'global';
-  const writeAt = opts.writeAt ?? 'prefill-end';
-  const estimate = opts.estimatePrefillS ?? defaultEstimate;
-  const order = input.map((r, i) => ({ r, i })).sort((a, b) => a.r.t - b.r.t || a.i - b.i);
-  const keys = new NamespaceKeys();
-  const written = new Set<number>();
-  const sent = new Set<number>();
-  const lastAccess = new Map<number, number>();
-  const prevOfAgent = new Map<string, number[]>();
-  const pending: { at: number; seq: number; ns: string; r: SimRequest; read: LookupResult; out: SimulatedRequest }[] = [];
-  const out: SimulatedRequest[] = [];
-  let seq = 0;
-  const granularity = policy.name === 'anthropic' ? 1 : 0;
+class CacheSimulation {
+  private readonly keys = new NamespaceKeys();
+  private readonly written = new Set<number>();
+  private readonly sent = new Set<number>();
+  private readonly lastAccess = new Map<number, number>();
+  private readonly prevOfAgent = new Map<string, number[]>();
+  private readonly pending: PendingWrite[] = [];
+  private seq = 0;
+  /** Blocks of slack before a shortfall counts as a miss (the anthropic policy reads up to a breakpoint). */
+  private readonly granularity: number;
+  readonly out: SimulatedRequest[] = [];
 
-  const doWrite = (p: (typeof pending)[number]) => {
-    const w = policy.write(p.ns, p.r, p.at, p.read);
-    p.out.creationTokens = Math.min(w.createdTokens, p.r.inputTokens - p.out.readTokens);
-    p.out.uncachedTokens = p.r.inputTokens - p.out.readTokens - p.out.creationTokens;
-    for (const id of p.r.hashIds) {
-      const k = keys.key(p.ns, id);
-      written.add(k);
-      lastAccess.set(k, p.at);
+  constructor(
+    private readonly policy: CachePolicy,
+    private readonly scope: CacheScope,
+    private readonly writeAt: WriteAt,
+    private readonly estimate: (r: SimRequest, newTokens: number) => number,
+    private readonly trackWorkingSet: boolean,
+  ) {
+    this.granularity = policy.name === 'anthropic' ? 1 : 0;
+  }
+
+  private ns(r: SimRequest): string {
+    return this.scope === 'global' ? '' : r.conversationId;
+  }
+
+  private markWritten(ns: string, hashIds: readonly number[], at: number): void {
+    for (const id of hashIds) {
+      const k = this.keys.key(ns, id);
+      this.written.add(k);
+      this.lastAccess.set(k, at);
     }
-  };
-  const flush = (now: number) => {
-    while (pending.length && pending[0]!.at <= now) doWrite(pending.shift()!);
-  };
+  }
 
-  if (opts.prewarm ?? true) {
+  /** Writes the prefix each request says was already warm (prewarmedTokens) at the start, once per prefix. */
+  prewarm(order: readonly SimRequest[]): void {
     const done = new Set<string>();
-    const t0 = order[0]?.r.t ?? 0;
-    for (const { r } of order) {
+    const t0 = order[0]?.t ?? 0;
+    for (const r of order) {
       const warm = (r as SimRequest & { prewarmedTokens?: number }).prewarmedTokens ?? 0;
       const k = Math.floor(warm / r.blockSize);
       if (k <= 0) continue;
-      const ns = scope === 'global' ? '' : r.conversationId;
+      const ns = this.ns(r);
       const key = ns + '|' + r.hashIds[k - 1];
       if (done.has(key)) continue;
       done.add(key);
       const synthetic: SimRequest = { ...r, id: r.id + ':prewarm', hashIds: r.hashIds.slice(0, k), inputTokens: warm, breakpoints: [warm], segmentEnds: r.segmentEnds ? [warm] : undefined };
-      policy.write(ns, synthetic, t0, { readTokens: 0, readBlocks: 0 });
-      for (const id of synthetic.hashIds) {
-        written.add(keys.key(ns, id));
-        lastAccess.set(keys.key(ns, id), t0);
-      }
+      this.policy.write(ns, synthetic, t0, { readTokens: 0, readBlocks: 0 });
+      this.markWritten(ns, synthetic.hashIds, t0);
     }
   }
 
-  let simulated = 0;
-  for (const { r } of order) {
-    if ((++simulated & 1023) === 0) opts.onProgress?.(simulated);
+  private doWrite(p: PendingWrite): void {
+    const w = this.policy.write(p.ns, p.r, p.at, p.read);
+    p.out.creationTokens = Math.min(w.createdTokens, p.r.inputTokens - p.out.readTokens);
+    p.out.uncachedTokens = p.r.inputTokens - p.out.readTokens - p.out.creationTokens;
+    this.markWritten(p.ns, p.r.hashIds, p.at);
+  }
+
+  /** Performs the writes due by `now`. */
+  flush(now: number): void {
+    while (this.pending.length && this.pending[0]!.at <= now) this.doWrite(this.pending.shift()!);
+  }
+
+  step(r: SimRequest): void {
     const now = r.t;
-    flush(now);
-    const ns = scope === 'global' ? '' : r.conversationId;
-    const read = policy.lookup(ns, r, now);
-    const n = r.hashIds.length;
-    let idealW = 0;
-    while (idealW < n && written.has(keys.key(ns, r.hashIds[idealW]!))) idealW++;
-    let idealS = idealW;
-    while (idealS < n && sent.has(keys.key(ns, r.hashIds[idealS]!))) idealS++;
-    const rb = read.readBlocks;
-    let miss: MissExplanation | null = null;
-    if (idealW - rb > granularity && read.reason) miss = { reason: read.reason, block: rb };
-    else if (idealW - rb > granularity) miss = { reason: granularity ? 'no-breakpoint' : 'evicted', block: rb };
-    else if (idealS > idealW && idealS - rb > granularity) miss = { reason: 'in-flight', block: rb };
-    else {
-      const prev = prevOfAgent.get(r.agentId);
-      if (prev) {
-        let k = 0;
-        const lim = Math.min(prev.length, n);
-        while (k < lim && prev[k] === r.hashIds[k]) k++;
-        if (k < lim && rb <= k + granularity) miss = { reason: 'prefix-changed', block: k };
-      }
-      if (!miss && rb === 0 && idealS === 0 && n > 0) miss = { reason: 'cold', block: 0 };
-    }
-    let reuse: number | null = null;
-    if (rb > 0) {
-      const last = lastAccess.get(keys.key(ns, r.hashIds[rb - 1]!));
-      if (last !== undefined) reuse = Math.max(0, now - last);
-    }
-    for (let i = 0; i < n; i++) {
-      const k = keys.key(ns, r.hashIds[i]!);
-      sent.add(k);
-      if (i < rb) lastAccess.set(k, now);
-    }
-    prevOfAgent.set(r.agentId, r.hashIds);
+    this.flush(now);
+    const ns = this.ns(r);
+    const read = this.policy.lookup(ns, r, now);
+    const miss = this.explainMiss(ns, r, read);
+    const reuse = this.touch(ns, r, read.readBlocks, now);
     const readTokens = Math.min(read.readTokens, r.inputTokens);
     const row: SimulatedRequest = {
       id: r.id,
@@ -256,45 +244,123 @@ export function simulate(input: readonly SimRequest[], opts: SimulateOptions): S
       api: null,
       workingSetBlocks: null,
     };
-    if (r.usage) {
-      const ctx = contextOf(r.usage);
-      if (ctx > 0) {
-        const apiHit = r.usage.cache_read_input_tokens / ctx;
-        row.api = {
-          contextTokens: ctx,
-          readTokens: r.usage.cache_read_input_tokens ?? 0,
-          creationTokens: r.usage.cache_creation_input_tokens ?? 0,
-          uncachedTokens: r.usage.input_tokens ?? 0,
-          hitRate: apiHit,
-          predictedReadTokens: row.hitRate * ctx,
-          errorPp: (row.hitRate - apiHit) * 100,
-        };
-      }
-    }
-    const newTokens = r.inputTokens - readTokens;
-    const delay = writeAt === 'start' ? 0 : (r.ttft ?? r.apiTime ?? estimate(r, newTokens));
-    row.writtenAt = now + Math.max(0, delay);
-    const p = { at: row.writtenAt, seq: seq++, ns, r, read, out: row };
-    if (delay <= 0) doWrite(p);
-    else {
-      let i = pending.length;
-      while (i > 0 && (pending[i - 1]!.at > p.at || (pending[i - 1]!.at === p.at && pending[i - 1]!.seq > p.seq))) i--;
-      pending.splice(i, 0, p);
-    }
-    if (opts.trackWorkingSet) row.workingSetBlocks = policy.size(now);
-    out.push(row);
+    row.api = compareWithApi(row, r.usage);
+    this.scheduleWrite(ns, r, read, row);
+    if (this.trackWorkingSet) row.workingSetBlocks = this.policy.size(now);
+    this.out.push(row);
   }
-  flush(Infinity);
-  for (const row of out) Object.freeze(row);
 
-  const byConv = new Map<string, SimulatedRequest[]>();
-  const byAgent = new Map<string, SimulatedRequest[]>();
-  for (const row of out) {
-    (byConv.get(row.conversationId) ?? byConv.set(row.conversationId, []).get(row.conversationId)!).push(row);
-    (byAgent.get(row.agentId) ?? byAgent.set(row.agentId, []).get(row.agentId)!).push(row);
+  /** Why the policy read fewer blocks than an ideal cache holding every written (or sent) block would have. */
+  private explainMiss(ns: string, r: SimRequest, read: LookupResult): MissExplanation | null {
+    const g = this.granularity;
+    const n = r.hashIds.length;
+    let idealW = 0;
+    while (idealW < n && this.written.has(this.keys.key(ns, r.hashIds[idealW]!))) idealW++;
+    let idealS = idealW;
+    while (idealS < n && this.sent.has(this.keys.key(ns, r.hashIds[idealS]!))) idealS++;
+    const rb = read.readBlocks;
+    if (idealW - rb > g && read.reason) return { reason: read.reason, block: rb };
+    if (idealW - rb > g) return { reason: g ? 'no-breakpoint' : 'evicted', block: rb };
+    if (idealS > idealW && idealS - rb > g) return { reason: 'in-flight', block: rb };
+    const prev = this.prevOfAgent.get(r.agentId);
+    if (prev) {
+      let k = 0;
+      const lim = Math.min(prev.length, n);
+      while (k < lim && prev[k] === r.hashIds[k]) k++;
+      if (k < lim && rb <= k + g) return { reason: 'prefix-changed', block: k };
+    }
+    if (rb === 0 && idealS === 0 && n > 0) return { reason: 'cold', block: 0 };
+    return null;
   }
+
+  /** Records the request's blocks as sent and its read blocks as accessed; returns the reuse distance (s). */
+  private touch(ns: string, r: SimRequest, rb: number, now: number): number | null {
+    let reuse: number | null = null;
+    if (rb > 0) {
+      const last = this.lastAccess.get(this.keys.key(ns, r.hashIds[rb - 1]!));
+      if (last !== undefined) reuse = Math.max(0, now - last);
+    }
+    for (let i = 0; i < r.hashIds.length; i++) {
+      const k = this.keys.key(ns, r.hashIds[i]!);
+      this.sent.add(k);
+      if (i < rb) this.lastAccess.set(k, now);
+    }
+    this.prevOfAgent.set(r.agentId, r.hashIds);
+    return reuse;
+  }
+
+  /** The request's blocks are written when its prefill ends (ttft, else api time, else the estimate). */
+  private scheduleWrite(ns: string, r: SimRequest, read: LookupResult, row: SimulatedRequest): void {
+    const newTokens = r.inputTokens - row.readTokens;
+    const delay = this.writeAt === 'start' ? 0 : (r.ttft ?? r.apiTime ?? this.estimate(r, newTokens));
+    row.writtenAt = r.t + Math.max(0, delay);
+    const p: PendingWrite = { at: row.writtenAt, seq: this.seq++, ns, r, read, out: row };
+    if (delay <= 0) {
+      this.doWrite(p);
+      return;
+    }
+    const pending = this.pending;
+    let i = pending.length;
+    while (i > 0 && (pending[i - 1]!.at > p.at || (pending[i - 1]!.at === p.at && pending[i - 1]!.seq > p.seq))) i--;
+    pending.splice(i, 0, p);
+  }
+}
+
+/** The API's reported cache use for the request beside the simulated one (null without usage). */
+function compareWithApi(row: SimulatedRequest, usage: Usage | null | undefined): ApiComparison | null {
+  if (!usage) return null;
+  const ctx = contextTokens(usage);
+  if (ctx <= 0) return null;
+  const apiHit = usage.cache_read_input_tokens / ctx;
+  return {
+    contextTokens: ctx,
+    readTokens: usage.cache_read_input_tokens ?? 0,
+    creationTokens: usage.cache_creation_input_tokens ?? 0,
+    uncachedTokens: usage.input_tokens ?? 0,
+    hitRate: apiHit,
+    predictedReadTokens: row.hitRate * ctx,
+    errorPp: (row.hitRate - apiHit) * 100,
+  };
+}
+
+function groupBy(rows: readonly SimulatedRequest[], key: (r: SimulatedRequest) => string): Map<string, SimulatedRequest[]> {
+  const m = new Map<string, SimulatedRequest[]>();
+  for (const row of rows) {
+    const k = key(row);
+    const list = m.get(k);
+    if (list) list.push(row);
+    else m.set(k, [row]);
+  }
+  return m;
+}
+
+/**
+ * Replays block requests through a cache policy in time order. Each request looks the cache up at its start and
+ * writes its blocks when its prefill ends (or at start with writeAt='start'), so concurrent requests sent before
+ * another's prefill ended miss ('in-flight'). Pure: arrays in, frozen result out.
+ */
+export function simulate(input: readonly SimRequest[], opts: SimulateOptions): SimulationResult {
+  const scope = opts.scope ?? 'global';
+  const writeAt = opts.writeAt ?? 'prefill-end';
+  const order = input
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => a.r.t - b.r.t || a.i - b.i)
+    .map((e) => e.r);
+  const sim = new CacheSimulation(opts.policy, scope, writeAt, opts.estimatePrefillS ?? defaultEstimate, opts.trackWorkingSet ?? false);
+  if (opts.prewarm ?? true) sim.prewarm(order);
+  let simulated = 0;
+  for (const r of order) {
+    if ((++simulated & 1023) === 0) opts.onProgress?.(simulated);
+    sim.step(r);
+  }
+  sim.flush(Infinity);
+  opts.onProgress?.(simulated);
+  const out = sim.out;
+  for (const row of out) Object.freeze(row);
+  const byConv = groupBy(out, (r) => r.conversationId);
+  const byAgent = groupBy(out, (r) => r.agentId);
   return Object.freeze({
-    policy: policy.name,
+    policy: opts.policy.name,
     scope,
     writeAt,
     requests: Object.freeze(out),

@@ -1,6 +1,8 @@
 import { createPolicy } from './index.js';
 import type { PolicyOptions, SimRequest } from './policy.js';
 import { simulate, type CacheScope, type WriteAt } from './simulator.js';
+import { simulatedCost, type SimulatedCost } from '../cost.js';
+import type { PriceTable } from '../prices.js';
 
 export type SweepParam = 'ttl' | 'capacity';
 
@@ -11,6 +13,8 @@ export interface SweepPoint {
   apiWeightedHitRate: number | null;
   readTokens: number;
   inputTokens: number;
+  /** ttl sweeps with prices: the simulated traffic's cost at this TTL's write rate (src/analyze/cost.ts). */
+  cost?: SimulatedCost;
 }
 
 export interface SweepResult {
@@ -27,8 +31,9 @@ export function sweep(
   reqs: readonly SimRequest[],
   param: SweepParam,
   values: readonly number[],
-  base: { policy: string; options: PolicyOptions; scope: CacheScope; writeAt?: WriteAt },
+  base: { policy: string; options: PolicyOptions; scope: CacheScope; writeAt?: WriteAt; prices?: PriceTable },
 ): SweepResult {
+  const outputOf = new Map(reqs.map((r) => [r.id, r.outputTokens]));
   const policyName = param === 'capacity' ? 'lru' : base.policy === 'anthropic' ? 'anthropic' : 'ttl';
   const points = values.map((value) => {
     const opts: PolicyOptions = { ...base.options, ...(param === 'ttl' ? { ttlS: value } : { capacityBlocks: value }) };
@@ -39,6 +44,9 @@ export function sweep(
       apiWeightedHitRate: res.overall.simHitRateOnApi,
       readTokens: res.overall.readTokens,
       inputTokens: res.overall.inputTokens,
+      ...(param === 'ttl' && base.prices
+        ? { cost: simulatedCost(res.requests.map((r) => ({ ...r, outputTokens: outputOf.get(r.id) ?? 0 })), value, base.prices) }
+        : {}),
     });
   });
   return Object.freeze({ param, policy: policyName, points: Object.freeze(points) });

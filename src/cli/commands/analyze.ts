@@ -75,6 +75,13 @@ export function renderAnalysis(r: AnalysisResult, header: string, opts: { wide?:
   s += table(['timing', 'n', 'p50', 'p90', 'p99', 'max'], [['ttft', ...d(r.timing.ttftMs)], ['api time', ...d(r.timing.apiTimeMs)], ['think time', ...d(r.timing.thinkTimeMs)]], {
     title: 'Timing',
   });
+  const j = r.jobs.total;
+  if (j) {
+    const pc = (v: number) => (j.completion_ms > 0 ? ` (${((100 * v) / j.completion_ms).toFixed(0)} %)` : '');
+    s += table(['sessions', 'completion', 'model time', 'tool time', 'user pause', 'other gaps'], [
+      [r.jobs.sessions.length, fmtMs(j.completion_ms), fmtMs(j.model_ms) + pc(j.model_ms), fmtMs(j.tool_ms) + pc(j.tool_ms), fmtMs(j.user_ms) + pc(j.user_ms), fmtMs(j.other_ms) + pc(j.other_ms)],
+    ], { title: 'Recorded job time (first send → last response end, summed over sessions)' });
+  }
   const b = r.breakdown;
   if (b) {
     const sc = b.scaled;
@@ -109,8 +116,11 @@ export function renderRounds(r: RoundsSummary, header: string): string {
     { title: "Sessions (Claude's recorded cache split)" },
   );
   const sec = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} s`);
-  const g = (name: string, d: RoundsSummary['tool_time_s']) => [name, d.n, sec(d.p50), sec(d.p90), sec(d.max), sec(d.total_s)];
-  s += table(['gap before a round', 'n', 'p50', 'p90', 'max', 'total'], [g('tool time', r.tool_time_s), g('user pause', r.user_pause_s)], { title: 'Think time (recorded)' });
+  const t = r.job.total;
+  const g = (name: string, d: RoundsSummary['tool_gaps_s'], totalMs: number | undefined) => [name, d.n, sec(d.p50), sec(d.p90), sec(d.max), sec(totalMs === undefined ? null : totalMs / 1000)];
+  s += table(['gap before a round', 'n', 'p50', 'p90', 'max', 'total'], [g('tool time', r.tool_gaps_s, t?.tool_ms), g('user pause', r.user_gaps_s, t?.user_ms)], {
+    title: `Think time (recorded)${t ? ` — of ${sec(t.completion_ms / 1000)} in total, model ${sec(t.model_ms / 1000)}` : ''}`,
+  });
   const f = r.first_output_s;
   s += table(['first output event', 'n', 'p50', 'p90', 'max'], [['after send', f.n, sec(f.p50), sec(f.p90), sec(f.max)]]);
   return s;
@@ -134,7 +144,7 @@ export const registerAnalyze: RegisterCommand = (program: Command, ctx: CliConte
     .option('--wide', 'full ids and every tool (default: short unique id prefixes, top tools)')
     .option('--json', 'print the result as JSON')
     .action(async (sourceArg: string, opts: AnalyzeCliOptions) => {
-      const rounds = loadRounds(resolve(ctx.cwd, sourceArg), { sourceKind: opts.sourceKind }, pipelineDeps(ctx));
+      const rounds = loadRounds(resolveSourcePath(sourceArg, ctx.cwd), { sourceKind: opts.sourceKind }, pipelineDeps(ctx));
       if (rounds) {
         if (opts.json) return printJson(ctx, { source: rounds.source, kind: rounds.kind, skipped: rounds.skipped, ...rounds.summary });
         return ctx.stdout(renderRounds(rounds.summary, `${rounds.source} (${rounds.kind}: round traces, no content)`));

@@ -68,7 +68,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
       handler = createCaptureHandler({ upstream: upstream.href, writer, dispatcher, clock: ctx.clock, logger: ctx.logger, onRow: live?.onRow, ui: live?.ui });
       let server;
       try {
-        server = await listen(handler!, { port, host: opts.host, onError: (e) => ctx.logger.error(`capture: ${String(e)}`) });
+        server = await listen(handler!, { port, host: opts.host, onError: (e) => ctx.logger.error(`capture: ${String(e)}`), onWarning: (m) => ctx.logger.warn(`capture: ${m}`) });
       } catch (e) {
         await store.close();
         await dispatcher.close();

@@ -16,8 +16,11 @@ import { registerShow } from './show.js';
 import { registerAnalyze } from './analyze.js';
 import { registerImport } from './import.js';
 import { registerView } from './view.js';
+import { registerStats } from './stats.js';
+import { registerPrune } from './prune.js';
+import { registerVacuum } from './vacuum.js';
 
 /** Each command lives in its own file and registers itself here; order = order in `trace --help`. */
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
-export const COMMANDS: RegisterCommand[] = [registerCapture, registerList, registerShow, registerAnalyze, registerModel, registerSynth, registerSimulate, registerReplay, registerCompare, registerServe, registerDoctor, registerExport, registerImport, registerCi, registerReport, registerView];
+export const COMMANDS: RegisterCommand[] = [registerCapture, registerList, registerShow, registerAnalyze, registerModel, registerSynth, registerSimulate, registerReplay, registerCompare, registerServe, registerDoctor, registerExport, registerImport, registerCi, registerReport, registerView, registerStats, registerPrune, registerVacuum];

@@ -1,16 +1,21 @@
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { fileURLToPath } from 'node:url';
+import { Option, type Command } from 'commander';
 import { Agent } from 'undici';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
-import { optionalNumber } from '../options.js';
+import { optionalNumber, parseInteger } from '../options.js';
 import { FailedError, UsageError } from '../../shared/errors.js';
 import { createProgress, fmtMs, fmtNum, fmtPct, printJson, table } from '../output.js';
 import { getBackend } from '../../replay/backends/index.js';
 import { undiciTransport } from '../../replay/transport.js';
 import { loadPlan } from '../../replay/load-plan.js';
-import { runReplay } from '../../replay/runner.js';
-import { writeResult } from '../../replay/results.js';
+import { ensureWritableDir, DEFAULT_MAX_FAILED_FRACTION, type RunResult } from '../../replay/results.js';
+import { selectRequest } from '../../replay/plan-transforms.js';
+import { killAllServersSync } from '../../replay/managed-server.js';
+import { WARMUP_MODES, type WarmupMode } from '../../replay/warmup.js';
+import { runSeries, type SeriesResult } from '../../pipelines/replay-series.js';
+import type { CapacityReport } from '../../replay/capacity.js';
 import { getTokenizer } from '../../analyze/tokenizers/index.js';
 import type { ContentMode, TimingMode } from '../../replay/types.js';
 import type { RunSummary } from '../../replay/metrics.js';
@@ -19,7 +24,22 @@ import { resolveSourcePath } from '../../store/target.js';
 interface ReplayCliOptions {
   endpoint?: string;
   api: string;
-  model?: string;
+  model: string[];
+  engine: string;
+  subagentModel?: string;
+  request?: string;
+  warmup?: string;
+  repeat?: string;
+  cacheBust?: boolean;
+  idleGapCap?: string;
+  maxFailedFraction: string;
+  users: string;
+  stagger: string;
+  slots?: string;
+  cacheBytes?: string;
+  ctxSize?: string;
+  threads?: string;
+  readyTimeout: string;
   out: string;
   conversation?: string;
   timing: string;
@@ -72,51 +92,131 @@ function summaryTable(s: RunSummary): string {
   return out;
 }
 
+/** bin/trace.js of this installation (managed servers run `node bin/trace.js serve …`). */
+const TRACE_BIN = fileURLToPath(new URL('../../../bin/trace.js', import.meta.url));
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function jobLine(s: RunSummary): string {
+  const f = (j: RunSummary['jobs']['replayed']['total']) =>
+    j ? `${fmtMs(j.completion_ms)} (model ${fmtMs(j.model_ms)}, tool ${fmtMs(j.tool_ms)}, user ${fmtMs(j.user_ms)}, other ${fmtMs(j.other_ms)})` : '-';
+  const sph = s.jobs.sessions_per_hour;
+  return `job completion: replayed ${f(s.jobs.replayed.total)} vs recorded ${f(s.jobs.recorded.total)}; ${sph === null ? '-' : fmtNum(sph, 1)} sessions/hour at the measured completion time\n`;
+}
+
+function runsTable(runs: { file: string; result: RunResult }[]): string {
+  return table(
+    ['model', 'users', 'repeat', 'status', 'valid', 'ok/failed', 'TTFT p50', 'TTFT p90', 'TPOT p50', 'output tok/s', 'server hit', 'completion'],
+    runs.map(({ result: r }) => [
+      r.config.model,
+      r.config.users ?? 1,
+      `${r.config.repeat ?? 1}/${r.config.repeats ?? 1}`,
+      r.status,
+      r.validity ? (r.validity.valid ? 'yes' : `no: ${r.validity.reason}`) : '-',
+      `${r.summary.requests.ok}/${r.summary.requests.failed}`,
+      fmtMs(r.summary.ttft_ms.p50),
+      fmtMs(r.summary.ttft_ms.p90),
+      fmtMs(r.summary.tpot_ms.p50),
+      r.summary.output_tok_s === null ? '-' : fmtNum(r.summary.output_tok_s, 1),
+      fmtPct(r.summary.cache.server_hit_rate),
+      fmtMs(r.summary.jobs.replayed.total?.completion_ms),
+    ]),
+    { title: 'runs' },
+  );
+}
+
+export function capacityTable(c: CapacityReport): string {
+  return table(
+    ['users', 'runs', 'TTFT p50', 'TTFT p90', 'TPOT p50', 'TPOT p90', 'output tok/s', 'server hit', 'SLO holds'],
+    c.levels.map((l) => [l.users, l.runs, fmtMs(l.ttft_p50_ms), fmtMs(l.ttft_p90_ms), fmtMs(l.tpot_p50_ms), fmtMs(l.tpot_p90_ms), l.output_tok_s === null ? '-' : fmtNum(l.output_tok_s, 1), fmtPct(l.server_hit_rate), l.holds === null ? '-' : l.holds ? 'yes' : 'no']),
+    { title: `capacity — ${c.model}${c.label ? ` (${c.label})` : ''}: ${c.capacity_users === null ? 'none' : `${c.capacity_users} users`} — ${c.note}` },
+  );
+}
+
+function parseUsers(v: string): number[] {
+  const xs = v.split(',').map((x) => parseInteger(x.trim(), '--users', 1, 4096));
+  return [...new Set(xs)].sort((a, b) => a - b);
+}
+
 /**
- * `trace replay <source>`: replays a trace against an inference endpoint and writes one results JSON file
- * (schema in docs/replay.md). --json prints { file, status, config, summary }.
+ * `trace replay <source>`: replays a trace against `--endpoint`, or against the bundled server started per
+ * `--model` (managed), with warm-up, repeats, cache-bust, `--users` levels; one results JSON per run (schema in
+ * docs/replay.md). --json prints { runs, servers, capacity } (+ file/status/config/summary of a single run).
  */
 export const registerReplay: RegisterCommand = (program: Command, ctx: CliContext) => {
   program
     .command('replay <source>')
-    .description('Replay a trace against an Anthropic- or OpenAI-compatible endpoint and measure TTFT/TPOT/E2E/cache')
-    .requiredOption('--endpoint <url>', 'server base URL (e.g. http://127.0.0.1:8080)')
+    .description('Replay a trace against the bundled server (one run per --model) or an external endpoint; measure TTFT/TPOT/E2E/cache, job times, capacity')
+    .option('--endpoint <url>', 'external server base URL (LM Studio, vLLM, llama-server, mlx_lm.server…); without it each --model runs on the bundled server')
     .option('--api <api>', 'wire protocol: anthropic | openai', 'anthropic')
-    .requiredOption('--model <name>', 'model name sent in every request')
-    .option('--out <dir>', 'directory for the results file', './replays')
+    .option(
+      '--model <path|dir|id>',
+      'without --endpoint: a model the bundled server runs (GGUF file or dir for llama; dir / hub id for mlx). Repeat it to compare models: one run series per model (AIPerf users: this is NOT routing; use --subagent-model for that). With --endpoint: the model name sent',
+      collect,
+    )
+    .addOption(new Option('--engine <name>', 'engine of the bundled server').choices(['llama', 'mlx']).default('llama'))
+    .option('--subagent-model <name>', 'model name sent for sub-agent requests (routing, as AIPerf’s repeated --model; needs --endpoint)')
+    .option('--request <id>', 'replay only this recorded request (id or unique prefix)')
+    .option('--warmup <mode>', `before measuring: ${WARMUP_MODES.join(' | ')} (default load; prefix with --cache-bust)`)
+    .option('--repeat <n>', 'full replays per model and users level (default 1 for one model, 3 when comparing)')
+    .option('--cache-bust', 'unique marker at the start of every agent’s first user message per repeat (tools/system stay shared)')
+    .option('--idle-gap-cap <s>', 'cap every recorded idle gap at S seconds')
+    .option('--max-failed-fraction <f>', 'a run with more failed requests is marked invalid', String(DEFAULT_MAX_FAILED_FRACTION))
+    .option('--users <list>', 'concurrency levels: that many concurrent copies of the trace each (e.g. 1,2,4,8)', '1')
+    .option('--stagger <s>', 'start offset between concurrent copies (seconds)', '0.5')
+    .option('--slots <n>', 'bundled server: concurrent generations')
+    .option('--cache-bytes <n>', 'bundled server: KV prompt-cache budget in bytes')
+    .option('--ctx-size <n>', 'bundled server: context size (default: largest prompt + output of the trace, rounded up)')
+    .option('--threads <n>', 'bundled server: CPU threads')
+    .option('--ready-timeout <s>', 'bundled server: seconds to wait until it is ready', '600')
+    .option('--out <dir>', 'directory for the results files and server logs', './replays')
     .option('--conversation <id>', 'replay only this conversation (id or unique prefix)')
     .option('--timing <mode>', 'think (closed loop + recorded think time) | recorded (open loop at recorded offsets) | fast (no waits)', 'think')
     .option('--speed <x>', 'divide every wait by X', '1')
     .option('--content <mode>', 'recorded (recorded bodies) | synthetic (filler text from hash ids)', 'recorded')
     .option('--max-concurrency <n>', 'max requests in flight', '64')
     .option('--max-tokens <n>', "'recorded' (recorded output length) or a number", 'recorded')
-    .option('--slo-ttft <s>', 'TTFT SLO in seconds (goodput)')
-    .option('--slo-tpot <s>', 'TPOT SLO in seconds (goodput)')
+    .option('--slo-ttft <s>', 'TTFT SLO in seconds (goodput; capacity at p90)')
+    .option('--slo-tpot <s>', 'TPOT SLO in seconds (goodput; capacity at p90)')
     .option('--source-kind <kind>', 'importer kind (default: auto-detect)')
     .option('--tokenizer <name>', 'tokenizer of the block model (expected cache, synthetic sizing)')
     .option('--block-size <n>', 'block size of the block model / expected-cache simulation (content sources)')
     .option('--api-key <key>', 'API key sent to the endpoint (default: $ANTHROPIC_API_KEY / $OPENAI_API_KEY / "replay")')
     .option('--label <text>', 'free-form label for this run (shown by trace compare)')
-    .option('--json', 'print { file, status, config, summary } as JSON')
+    .option('--json', 'print { runs, servers, capacity } as JSON')
     .action(async (source: string, opts: ReplayCliOptions) => {
       const backend = getBackend(opts.api);
       const timing = opts.timing as TimingMode;
       if (!['think', 'recorded', 'fast'].includes(timing)) throw new UsageError(`--timing must be think|recorded|fast, got ${opts.timing}`);
       const content = opts.content as ContentMode;
       if (!['recorded', 'synthetic'].includes(content)) throw new UsageError(`--content must be recorded|synthetic, got ${opts.content}`);
+      const models = opts.model ?? [];
+      if (models.length === 0) throw new UsageError('--model is required (a model to serve, or with --endpoint the model name sent)');
       const speed = num('--speed', opts.speed, 0)!;
       if (!(speed > 0)) throw new UsageError('--speed must be > 0');
       const maxConcurrency = num('--max-concurrency', opts.maxConcurrency, 1, true)!;
       const maxTokens = opts.maxTokens === 'recorded' ? 'recorded' : num('--max-tokens', opts.maxTokens, 1, true)!;
       const blockSize = num('--block-size', opts.blockSize, 1, true) ?? undefined;
-      let endpoint: URL;
-      try {
-        endpoint = new URL(opts.endpoint!);
-      } catch {
-        throw new UsageError(`--endpoint must be an absolute URL, got ${JSON.stringify(opts.endpoint)}`);
-      }
+      const cacheBust = Boolean(opts.cacheBust);
+      const warmup = (opts.warmup ?? (cacheBust ? 'prefix' : 'load')) as WarmupMode;
+      if (!WARMUP_MODES.includes(warmup)) throw new UsageError(`--warmup must be ${WARMUP_MODES.join('|')}, got ${opts.warmup}`);
+      const repeats = opts.repeat === undefined ? (models.length > 1 ? 3 : 1) : parseInteger(opts.repeat, '--repeat', 1, 1000);
+      const maxFailedFraction = num('--max-failed-fraction', opts.maxFailedFraction, 0)!;
+      const users = parseUsers(opts.users);
+      const staggerMs = num('--stagger', opts.stagger, 0)! * 1000;
+      const idleGapCapS = num('--idle-gap-cap', opts.idleGapCap, 0);
+      let endpoint: string | null = null;
+      if (opts.endpoint !== undefined) {
+        try {
+          endpoint = new URL(opts.endpoint).href;
+        } catch {
+          throw new UsageError(`--endpoint must be an absolute URL, got ${JSON.stringify(opts.endpoint)}`);
+        }
+      } else if (opts.subagentModel) throw new UsageError('--subagent-model routes sub-agents to another model name on one --endpoint; managed runs serve one model at a time');
+      const out = resolve(ctx.cwd, opts.out);
+      ensureWritableDir(out);
       const tokenizer = opts.tokenizer ? getTokenizer(opts.tokenizer) : getTokenizer();
-      const plan = await loadPlan(resolveSourcePath(source, ctx.cwd), {
+      let plan = await loadPlan(resolveSourcePath(source, ctx.cwd), {
         content,
         logger: ctx.logger,
         kind: opts.sourceKind,
@@ -124,51 +224,110 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CliContex
         blockSize,
         conversation: opts.conversation ?? null,
       });
+      if (opts.request) plan = selectRequest(plan, opts.request);
       const apiKey = opts.apiKey ?? (opts.api === 'openai' ? ctx.env.OPENAI_API_KEY : ctx.env.ANTHROPIC_API_KEY) ?? 'replay';
-      const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, connections: maxConcurrency });
-      const fetch = undiciTransport(dispatcher);
+      const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, connections: maxConcurrency * Math.max(...users) });
       const progress = createProgress(ctx);
-      progress.start(plan.requests.length, `replay ${plan.traceName}`);
-      let result;
+      let current = '';
+      // Managed servers never outlive this process, whatever the exit path.
+      process.once('exit', killAllServersSync);
+      let series: SeriesResult;
       try {
-        result = await runReplay({
+        series = await runSeries({
           plan,
-          backend,
-          endpoint: endpoint.href,
-          apiKey,
-          model: opts.model!,
-          timing,
-          speed,
-          content,
-          maxConcurrency,
-          maxTokens,
-          slo: { ttftS: num('--slo-ttft', opts.sloTtft, 0), tpotS: num('--slo-tpot', opts.sloTpot, 0) },
-          clock: ctx.clock,
-          fetch,
-          signal: ctx.interrupted,
-          countTokens: (t) => tokenizer.count(t),
-          cpuUsage: () => process.cpuUsage(),
-          onProgress: (done) => progress.update(done),
-          config: { source: resolveSourcePath(source, ctx.cwd), source_kind: plan.sourceKind, conversation: opts.conversation ?? null, label: opts.label ?? null, api: backend.name },
+          models,
+          endpoint,
+          serve: {
+            engine: opts.engine,
+            command: [process.execPath, TRACE_BIN],
+            ...(opts.ctxSize !== undefined ? { ctxSize: parseInteger(opts.ctxSize, '--ctx-size', 16) } : {}),
+            slots: num('--slots', opts.slots, 1, true),
+            cacheBytes: num('--cache-bytes', opts.cacheBytes, 0, true),
+            threads: num('--threads', opts.threads, 1, true),
+            readyTimeoutMs: num('--ready-timeout', opts.readyTimeout, 1)! * 1000,
+          },
+          warmup,
+          repeats,
+          cacheBust,
+          users,
+          staggerMs,
+          idleGapCapS,
+          out,
+          replay: {
+            backend,
+            apiKey,
+            timing,
+            speed,
+            content,
+            maxConcurrency: maxConcurrency * Math.max(...users),
+            maxTokens,
+            slo: { ttftS: num('--slo-ttft', opts.sloTtft, 0), tpotS: num('--slo-tpot', opts.sloTpot, 0) },
+            clock: ctx.clock,
+            fetch: undiciTransport(dispatcher),
+            signal: ctx.interrupted,
+            countTokens: (t) => tokenizer.count(t),
+            cpuUsage: () => process.cpuUsage(),
+            subagentModel: opts.subagentModel ?? null,
+            maxFailedFraction,
+            config: { source: resolveSourcePath(source, ctx.cwd), source_kind: plan.sourceKind, conversation: opts.conversation ?? null, label: opts.label ?? null, api: backend.name, request: opts.request ?? null },
+          },
+          onEvent: (e) => {
+            if (e.type === 'server-starting') ctx.logger.info(`starting trace serve --engine ${opts.engine} --model ${e.model} --ctx-size ${e.ctxSize} (log: ${e.log})`);
+            else if (e.type === 'server-ready') ctx.logger.info(`server ready in ${fmtMs(e.readyMs)} at ${e.url} (pid ${e.pid})`);
+            else if (e.type === 'server-stopped') ctx.logger.info(`server for ${e.model} stopped (pid ${e.pid})`);
+            else if (e.type === 'warmup' && e.result.failed > 0) ctx.logger.warn(`warm-up: ${e.result.failed} of ${e.result.requests} requests failed: ${e.result.first_error}`);
+          },
+          onProgress: (label, done, total) => {
+            if (label !== current) {
+              progress.stop();
+              progress.start(total, `replay ${label}`);
+              current = label;
+            }
+            progress.update(done);
+          },
         });
       } finally {
         progress.stop();
         await dispatcher.destroy().catch(() => {});
+        killAllServersSync();
+        process.removeListener('exit', killAllServersSync);
       }
-      const file = writeResult(resolve(ctx.cwd, opts.out), result);
-      const failure = result.summary.requests.ok === 0 ? new FailedError(`no request of the replay succeeded (results in ${file})`) : null;
-      if (opts.json) {
-        printJson(ctx, { file, status: result.status, config: result.config, summary: result.summary });
-        if (failure) throw failure;
-        return;
-      }
-      ctx.stdout(`${result.status === 'interrupted' ? 'interrupted — partial results' : 'replay complete'}: ${plan.requests.length} requests of ${plan.traceName} → ${opts.model} (${backend.name}, timing ${timing}, ×${speed})\n`);
-      ctx.stdout(summaryTable(result.summary));
-      const failures = result.requests.filter((r) => !r.ok);
-      if (failures.length) {
-        ctx.stdout(`${failures.length} failed; first: ${failures[0]!.id}: ${failures[0]!.error}\n`);
-      }
-      ctx.stdout(`results: ${file}\n`);
-      if (failure) throw failure;
+      printSeries(ctx, series, opts.json === true, plan.requests.length, plan.traceName);
     });
 };
+
+function printSeries(ctx: CliContext, series: SeriesResult, json: boolean, planned: number, traceName: string): void {
+  const { runs } = series;
+  // Ctrl-C is the user's choice: its partial results are saved and are not a failure.
+  const allFailed = !series.interrupted && runs.length > 0 && runs.every((r) => r.result.summary.requests.ok === 0);
+  const failure = allFailed ? new FailedError(`no request of the replay succeeded (results in ${runs.map((r) => r.file).join(', ')})`) : null;
+  if (json) {
+    const single = runs.length === 1 ? { file: runs[0]!.file, status: runs[0]!.result.status, validity: runs[0]!.result.validity, config: runs[0]!.result.config, summary: runs[0]!.result.summary } : {};
+    printJson(ctx, {
+      ...single,
+      interrupted: series.interrupted,
+      runs: runs.map(({ file, result }) => ({ file, status: result.status, validity: result.validity, config: result.config, summary: result.summary })),
+      servers: series.servers,
+      capacity: series.capacity,
+    });
+    if (failure) throw failure;
+    return;
+  }
+  if (runs.length === 1) {
+    const r = runs[0]!.result;
+    ctx.stdout(`${r.status === 'interrupted' ? 'interrupted — partial results' : 'replay complete'}: ${planned} requests of ${traceName} → ${r.config.model} (${r.config.api}, timing ${r.config.timing}, ×${r.config.speed})\n`);
+    ctx.stdout(summaryTable(r.summary));
+    ctx.stdout(jobLine(r.summary));
+    if (r.validity && !r.validity.valid) ctx.stdout(`run marked invalid: ${r.validity.reason}\n`);
+    const failures = r.requests.filter((q) => !q.ok);
+    if (failures.length) ctx.stdout(`${failures.length} failed; first: ${failures[0]!.id}: ${failures[0]!.error}\n`);
+    ctx.stdout(`results: ${runs[0]!.file}\n`);
+  } else {
+    ctx.stdout(`${series.interrupted ? 'interrupted — partial results' : 'replay complete'}: ${runs.length} runs of ${traceName} (${planned} requests each)\n`);
+    ctx.stdout(runsTable(runs));
+    for (const c of series.capacity) ctx.stdout(capacityTable(c));
+    for (const s of series.servers) ctx.stdout(`server ${s.model}: ready in ${fmtMs(s.ready_ms)}, context ${s.ctx_size}, log ${s.log}\n`);
+    if (runs.length) ctx.stdout(`results in ${resolve(runs[0]!.file, '..')} — rank them with: trace compare ${resolve(runs[0]!.file, '..')}\n`);
+  }
+  if (failure) throw failure;
+}

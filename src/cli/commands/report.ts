@@ -7,6 +7,7 @@ import { buildReport } from '../../pipelines/report.js';
 import { addSimOptions, blockSourceOptions, parseSweep, simSetup, type SimCliOptions } from '../options.js';
 import { pipelineDeps } from '../context.js';
 import { printJson } from '../output.js';
+import { loadPriceTable } from '../../pipelines/prices.js';
 import { resolveSourcePath } from '../../store/target.js';
 
 interface ReportOptions extends SimCliOptions {
@@ -33,7 +34,7 @@ export const registerReport: RegisterCommand = (program: Command, ctx: CliContex
     .action(async (path: string, o: ReportOptions) => {
       const { html, sim } = await buildReport(
         resolveSourcePath(path, ctx.cwd),
-        { ...blockSourceOptions(o), setup: (bs) => simSetup(o, bs), ttls: (bs) => parseSweep(`ttl=${o.ttls}`, bs).values },
+        { ...blockSourceOptions(o), setup: (bs) => simSetup(o, bs), ttls: (bs) => parseSweep(`ttl=${o.ttls}`, bs).values, prices: loadPriceTable(o.prices && resolve(ctx.cwd, o.prices)) },
         pipelineDeps(ctx),
       );
       const out = resolve(ctx.cwd, o.out);

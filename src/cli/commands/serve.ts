@@ -84,6 +84,7 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
         ...(o.ctxSize !== undefined ? { contextSize: o.ctxSize } : {}),
         ...(o.threads !== undefined ? { threads: o.threads } : {}),
         freeMemoryBytes: freemem(),
+        ...(o.engine === 'mlx' ? { mlx: { baseEnv: ctx.env } } : {}),
         logger: ctx.logger,
       });
       let server;

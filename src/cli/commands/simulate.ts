@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
@@ -8,6 +9,8 @@ import { addSimOptions, blockSourceOptions, parseSweep, simSetup, type SimCliOpt
 import { pipelineDeps } from '../context.js';
 import { shortIds } from '../../shared/short-id.js';
 import { printJson, table, fmtPct, fmtNum } from '../output.js';
+import { fmtUsd } from '../../analyze/cost.js';
+import { loadPriceTable } from '../../pipelines/prices.js';
 import { resolveSourcePath } from '../../store/target.js';
 import type { CorpusInfo } from '../../store/sources/index.js';
 
@@ -30,7 +33,7 @@ function totalsJson(t: SimulationTotals) {
 }
 
 /** The stable --json shape of `trace simulate` (documented in docs/simulate.md). */
-export function simulationJson(src: LoadedBlockSource, s: SimSetup, res: SimulationResult, withRequests: boolean, sw?: SweepResult) {
+export function simulationJson(src: LoadedBlockSource, s: SimSetup, res: SimulationResult, withRequests: boolean, sw?: SweepResult & { prices?: { source: string; retrieved: string } }) {
   return {
     source: {
       path: src.path,
@@ -73,8 +76,22 @@ export function simulationJson(src: LoadedBlockSource, s: SimSetup, res: Simulat
           })),
         }
       : {}),
-    ...(sw ? { sweep: { param: sw.param, policy: sw.policy, points: sw.points.map((p) => ({ value: p.value, hit_rate: p.hitRate, api_weighted_hit_rate: p.apiWeightedHitRate })) } } : {}),
+    ...(sw ? { sweep: { param: sw.param, policy: sw.policy, points: sw.points.map((p) => ({ value: p.value, hit_rate: p.hitRate, api_weighted_hit_rate: p.apiWeightedHitRate, ...(p.cost ? { cost_usd: p.cost.usd, uncached_usd: p.cost.uncachedUsd, write_rate: p.cost.writeRate, unpriced_requests: p.cost.unpricedRequests } : {}) })), ...(sw.prices ? { prices: sw.prices } : {}) } } : {}),
   };
+}
+
+/** The sweep table; a ttl sweep shows each TTL's simulated cost at its API write rate (5m or 1h) beside its hit rate. */
+function renderSweep(sw: SweepResult & { prices?: { source: string; retrieved: string } }): string {
+  if (sw.param !== 'ttl') {
+    return table(['capacity (blocks)', 'sim hit', 'sim (API-weighted)'], sw.points.map((p) => [p.value, fmtPct(p.hitRate), fmtPct(p.apiWeightedHitRate)]), { title: `capacity sweep (${sw.policy})` });
+  }
+  const rate = (r: string | null | undefined) => (r === 'cacheWrite5m' ? '5m' : r === 'cacheWrite1h' ? '1h' : 'none');
+  const unpriced = Math.max(0, ...sw.points.map((p) => p.cost?.unpricedRequests ?? 0));
+  return table(
+    ['ttl (s)', 'sim hit', 'sim (API-weighted)', 'write rate', 'sim cost', 'uncached'],
+    sw.points.map((p) => [p.value, fmtPct(p.hitRate), fmtPct(p.apiWeightedHitRate), rate(p.cost?.writeRate), fmtUsd(p.cost?.usd), fmtUsd(p.cost?.uncachedUsd)]),
+    { title: `ttl sweep (${sw.policy}); simulated cost at list prices (${sw.prices?.source ?? '-'}, ${sw.prices?.retrieved ?? '-'})${unpriced ? `, ${unpriced} requests of unpriced models left out` : ''}` },
+  );
 }
 
 /** One line about a corpus directory: files, sessions, skipped files (named), the hash-id rule. */
@@ -112,7 +129,8 @@ export const registerSimulate: RegisterCommand = (program: Command, ctx: CliCont
       const res = runSimulation(src, s, false, pipelineDeps(ctx));
       const sw = o.sweep ? (() => {
         const { param, values } = parseSweep(o.sweep!, src.blockSize);
-        return sweep(src.requests, param, values, { policy: s.policy, options: s.options, scope: s.scope, writeAt: s.writeAt });
+        const prices = loadPriceTable(o.prices && resolve(ctx.cwd, o.prices));
+        return { ...sweep(src.requests, param, values, { policy: s.policy, options: s.options, scope: s.scope, writeAt: s.writeAt, prices }), prices: { source: prices.source, retrieved: prices.retrieved } };
       })() : undefined;
       if (o.json) return printJson(ctx, simulationJson(src, s, res, Boolean(o.requests), sw));
       const row = (name: string, t: SimulationTotals) => [
@@ -137,6 +155,6 @@ export const registerSimulate: RegisterCommand = (program: Command, ctx: CliCont
       );
       const reasons = Object.entries(res.overall.missReasons).map(([k, v]) => `${k} ${v}`).join(', ');
       if (reasons) ctx.stdout(`misses: ${reasons}\n`);
-      if (sw) ctx.stdout(table([sw.param === 'ttl' ? 'ttl (s)' : 'capacity (blocks)', 'sim hit', 'sim (API-weighted)'], sw.points.map((p) => [p.value, fmtPct(p.hitRate), fmtPct(p.apiWeightedHitRate)]), { title: `${sw.param} sweep (${sw.policy})` }));
+      if (sw) ctx.stdout(renderSweep(sw));
     });
 };

@@ -1,3 +1,4 @@
+import { contextTokens } from '../../shared/anthropic.js';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
@@ -51,7 +52,7 @@ export const registerSynth: RegisterCommand = (program: Command, ctx: CliContext
         return;
       }
       const u = s.usage;
-      const ctxTokens = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
+      const ctxTokens = contextTokens(u);
       ctx.stdout(
         table(
           ['requests', 'main', 'sub-agent', 'title', 'broken streams', 'span', 'cache read (simulated)', 'file'],

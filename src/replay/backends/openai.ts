@@ -1,5 +1,5 @@
 import type { MessagesRequest } from '../../shared/anthropic.js';
-import { anthropicToOpenAI } from '../openai-convert.js';
+import { anthropicToOpenAI } from '../../shared/openai-request.js';
 import type { ReplayBackend, StreamReader } from './backend.js';
 
 interface ChatChunk {

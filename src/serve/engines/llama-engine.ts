@@ -22,6 +22,8 @@ import { chooseContextSize, type ContextChoice } from '../context-size.js';
 import { kvBytesPerTokenFromMetadata, readGgufModelInfo } from '../gguf/gguf-info.js';
 import { SlotPool } from './slot-pool.js';
 import { StopTextStream } from './stop-text.js';
+import { templateFamilyOf } from '../templates/index.js';
+import { abortedBeforeStart, doneEvent, type StopReason } from './done-event.js';
 
 interface Slot {
   id: string;
@@ -29,13 +31,6 @@ interface Slot {
 }
 
 export type LlamaEngineOptions = EngineOptions;
-
-function chatTemplateFamily(src: string | undefined): string {
-  if (!src) return 'raw';
-  if (src.includes('<|im_start|>')) return src.includes('<think>') ? 'qwen3' : 'chatml';
-  if (src.includes('<|start_header_id|>')) return 'llama3';
-  return 'raw';
-}
 
 export async function createLlamaEngine(options: LlamaEngineOptions): Promise<Engine> {
   const logger = options.logger ?? silentLogger;
@@ -110,7 +105,7 @@ class LlamaEngine implements Engine {
       modelId: generalName ?? options.modelPath.split('/').pop()!.replace(/\.gguf$/i, ''),
       contextSize: context.contextSize,
       contextChoice: { ...choice, contextSize: context.contextSize },
-      chatTemplate: chatTemplateFamily(tpl),
+      chatTemplate: templateFamilyOf(tpl),
       ...(tpl ? { chatTemplateSource: tpl } : {}),
       ...(model.tokens.bosString ? { bosToken: model.tokens.bosString } : {}),
       ...(model.tokens.eosString ? { eosToken: model.tokens.eosString } : {}),
@@ -174,7 +169,7 @@ class LlamaEngine implements Engine {
         return free.find((s) => s.id === pick)!;
       }, req.signal);
     } catch {
-      yield { type: 'done', stopReason: 'aborted', promptTokens: prompt.length, cachedTokens: 0, outputTokens: 0, prefillMs: 0, decodeMs: 0 };
+      yield abortedBeforeStart(prompt.length);
       return;
     }
     try {
@@ -184,10 +179,12 @@ class LlamaEngine implements Engine {
     }
   }
 
-  private async *run(slot: Slot, req: GenerateRequest, t0: number, grammar: LlamaGrammar | undefined): AsyncGenerator<GenerateEvent> {
-    const prompt = req.promptTokens;
+  /**
+   * Keeps the slot's KV state for the longest common prefix with the prompt (at least one prompt token is always
+   * evaluated) and erases the rest; returns how many tokens were kept.
+   */
+  private async reuseSlot(slot: Slot, prompt: number[]): Promise<number> {
     const seq = slot.seq;
-    // How much of this slot's KV state to keep: the common prefix, but at least one prompt token is evaluated.
     let keep = 0;
     if (this.cache.enabled && this.cache.has(slot.id)) {
       const held = seq.contextTokens;
@@ -203,35 +200,29 @@ class LlamaEngine implements Engine {
       await seq.clearHistory().catch(() => {});
       throw new EngineError(`llama engine: cannot reuse KV state: ${errorMessage(e)}`, { cause: e });
     }
-    const meterIn = seq.tokenMeter.usedInputTokens + seq.tokenMeter.usedOutputTokens;
-    const suffix = prompt.slice(keep) as Token[];
+    return keep;
+  }
+
+  /** Prefill the suffix after the reused prefix, then decode token by token (stop tokens, max, stop strings, abort). */
+  private async *run(slot: Slot, req: GenerateRequest, t0: number, grammar: LlamaGrammar | undefined): AsyncGenerator<GenerateEvent> {
+    const prompt = req.promptTokens;
+    const seq = slot.seq;
+    const keep = await this.reuseSlot(slot, prompt);
+    const evaluatedSoFar = () => seq.tokenMeter.usedInputTokens + seq.tokenMeter.usedOutputTokens;
+    const meterIn = evaluatedSoFar();
     const maxTokens = Math.max(0, Math.min(req.maxTokens, this.context.contextSize - prompt.length));
     const stopIds = new Set(this.info.stopTokens);
     const text = new StopTextStream(req.stop ?? []);
-    const out: Token[] = [];
-    // Incremental detokenisation: text of out[0..start) is final (no partial UTF-8 at its end); only the tail
-    // is re-detokenised each step, with a few preceding tokens as context (keeps long outputs O(n)).
-    let committed = '';
-    let start = 0;
-    const fullText = (): string => {
-      const tail = this.model.detokenize(out.slice(start), false, out.slice(Math.max(0, start - 8), start));
-      if (!tail.endsWith('\uFFFD') && out.length - start >= 4) {
-        committed += tail;
-        start = out.length;
-        return committed;
-      }
-      return committed + tail;
-    };
+    const out = new IncrementalDetokenizer(this.model);
     let cachedTokens = keep;
     let prefillMs = 0;
     let tPrefill = 0;
     // Every early exit below sets its own reason; the token stream ending by itself means node-llama-cpp sampled
     // an end-of-generation token (not yielded) — e.g. because a grammar is complete.
-    let stopReason: 'stop' | 'length' | 'stop_sequence' | 'aborted' = 'stop';
+    let stopReason: StopReason = 'stop';
     let stopSequence: string | undefined;
     let trailing = '';
-    let prefilled = false;
-    const gen = seq.evaluate(suffix, {
+    const gen = seq.evaluate(prompt.slice(keep) as Token[], {
       temperature: req.temperature ?? 0,
       ...(req.topP !== undefined ? { topP: req.topP } : {}),
       ...(req.seed !== undefined ? { seed: req.seed } : {}),
@@ -239,12 +230,10 @@ class LlamaEngine implements Engine {
     });
     try {
       for await (const tok of gen) {
-        if (!prefilled) {
-          prefilled = true;
+        if (tPrefill === 0) {
           tPrefill = performance.now();
           prefillMs = tPrefill - t0;
-          const evaluated = seq.tokenMeter.usedInputTokens + seq.tokenMeter.usedOutputTokens - meterIn;
-          cachedTokens = Math.max(0, prompt.length - evaluated);
+          cachedTokens = Math.max(0, prompt.length - (evaluatedSoFar() - meterIn));
           this.cache.record(prompt.length, cachedTokens);
           yield { type: 'prefill', promptTokens: prompt.length, cachedTokens, prefillMs };
         }
@@ -252,18 +241,12 @@ class LlamaEngine implements Engine {
           stopReason = 'aborted';
           break;
         }
-        if (stopIds.has(tok)) {
-          stopReason = 'stop';
-          trailing = text.flush(fullText());
+        if (stopIds.has(tok) || out.length >= maxTokens) {
+          stopReason = stopIds.has(tok) ? 'stop' : 'length';
+          trailing = text.flush(out.text());
           break;
         }
-        if (out.length >= maxTokens) {
-          stopReason = 'length';
-          trailing = text.flush(fullText());
-          break;
-        }
-        out.push(tok);
-        const r = text.push(fullText());
+        const r = text.push(out.push(tok));
         yield { type: 'token', id: tok, text: r.text };
         if (r.stopSequence !== undefined) {
           stopReason = 'stop_sequence';
@@ -285,18 +268,8 @@ class LlamaEngine implements Engine {
       // placed on a forgotten slot clears it before use (clearing it now could race with that request).
       this.cache.put(slot.id, seq.contextTokens, (id) => this.pool.isFree(id));
     }
-    const decodeMs = prefilled ? performance.now() - tPrefill : 0;
-    yield {
-      type: 'done',
-      stopReason,
-      ...(stopSequence !== undefined ? { stopSequence } : {}),
-      ...(trailing ? { trailingText: trailing } : {}),
-      promptTokens: prompt.length,
-      cachedTokens,
-      outputTokens: out.length,
-      prefillMs,
-      decodeMs,
-    };
+    const decodeMs = tPrefill > 0 ? performance.now() - tPrefill : 0;
+    yield doneEvent({ stopReason, stopSequence, trailingText: trailing, promptTokens: prompt.length, cachedTokens, outputTokens: out.length, prefillMs, decodeMs });
   }
 
   async close(): Promise<void> {
@@ -305,5 +278,38 @@ class LlamaEngine implements Engine {
     await this.context.dispose();
     await this.model.dispose();
     await this.llama.dispose();
+  }
+}
+
+/**
+ * Detokenises output incrementally: the text of tokens[0..start) is final (no partial UTF-8 at its end); only
+ * the tail is re-detokenised each step, with a few preceding tokens as context (keeps long outputs O(n)).
+ */
+class IncrementalDetokenizer {
+  private readonly tokens: Token[] = [];
+  private committed = '';
+  private start = 0;
+
+  constructor(private readonly model: LlamaModel) {}
+
+  get length(): number {
+    return this.tokens.length;
+  }
+
+  /** Adds a token; returns the full text so far. */
+  push(tok: Token): string {
+    this.tokens.push(tok);
+    return this.text();
+  }
+
+  text(): string {
+    const out = this.tokens;
+    const tail = this.model.detokenize(out.slice(this.start), false, out.slice(Math.max(0, this.start - 8), this.start));
+    if (!tail.endsWith('\uFFFD') && out.length - this.start >= 4) {
+      this.committed += tail;
+      this.start = out.length;
+      return this.committed;
+    }
+    return this.committed + tail;
   }
 }

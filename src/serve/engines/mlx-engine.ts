@@ -12,10 +12,12 @@ import { EngineError, errorMessage } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import { mlxConfig } from '../../mlx/config.js';
 import { MlxSupervisor } from '../../mlx/supervisor.js';
-import type { WorkerEvent } from '../../mlx/worker-client.js';
+import type { WorkerClient, WorkerEvent } from '../../mlx/worker-client.js';
 import type { CacheStats, Engine, EngineInfo, EngineOptions, GenerateEvent, GenerateRequest } from '../engine.js';
 import { PromptCache } from '../prompt-cache.js';
 import { chooseContextSize } from '../context-size.js';
+import { templateFamilyOf } from '../templates/index.js';
+import { abortedBeforeStart, doneEvent, type StopReason } from './done-event.js';
 import { StopTextStream } from './stop-text.js';
 
 export type MlxEngineOptions = EngineOptions;
@@ -47,6 +49,13 @@ class Channel<T> {
   }
 }
 
+interface ReusePlan {
+  src: string | null;
+  dst: string | null;
+  keep: number;
+  copy: boolean;
+}
+
 type Msg = { kind: 'event'; e: WorkerEvent } | { kind: 'result'; r: Record<string, unknown> } | { kind: 'error'; err: unknown };
 
 class MlxEngine implements Engine {
@@ -71,7 +80,7 @@ class MlxEngine implements Engine {
       modelId: w.model_id,
       contextSize: choice.contextSize,
       contextChoice: choice,
-      chatTemplate: tpl?.includes('<|im_start|>') ? (tpl.includes('<think>') ? 'qwen3' : 'chatml') : tpl?.includes('<|start_header_id|>') ? 'llama3' : 'raw',
+      chatTemplate: templateFamilyOf(tpl),
       ...(tpl ? { chatTemplateSource: tpl } : {}),
       ...(w.bos_token ? { bosToken: w.bos_token } : {}),
       ...(w.eos_token ? { eosToken: w.eos_token } : {}),
@@ -121,7 +130,7 @@ class MlxEngine implements Engine {
       if (aborted) {
         // still wait for our turn before releasing, so the chain stays ordered
         void prev.then(release);
-        yield { type: 'done', stopReason: 'aborted', promptTokens: prompt.length, cachedTokens: 0, outputTokens: 0, prefillMs: 0, decodeMs: 0 };
+        yield abortedBeforeStart(prompt.length);
         return;
       }
       yield* this.run(req);
@@ -130,42 +139,48 @@ class MlxEngine implements Engine {
     }
   }
 
+  /** The trie's decision: which worker cache to start from (src), where the result goes (dst), how much to keep. */
+  private planReuse(prompt: number[]): ReusePlan {
+    const plan: ReusePlan = { src: null, dst: null, keep: 0, copy: false };
+    if (!this.cache.enabled) return plan;
+    const m = this.cache.lookup(prompt);
+    if (m) {
+      plan.src = m.id;
+      plan.keep = Math.min(m.length, prompt.length - 1);
+      const held = this.cache.tokensOf(m.id)!.length;
+      // Diverging far inside an entry (a sub-agent sharing only the tools/system prefix): trim a copy and keep
+      // the original. Diverging near its end (the previous turn's output re-tokenised): trim in place.
+      plan.copy = held - plan.keep > Math.max(64, plan.keep / 4);
+    }
+    plan.dst = plan.src !== null && !plan.copy ? plan.src : `c${this.nextEntry++}`;
+    if (!plan.copy && plan.src !== null) this.cache.remove(plan.src); // reused in place: contents in flux
+    return plan;
+  }
+
+  /** Records what the worker's cache `dst` now holds (prompt + the tokens fed back, maybe the EOS); drops evictions. */
+  private settleCache(client: WorkerClient, dst: string | null, final: Record<string, unknown> | undefined, known: number[]): void {
+    if (dst === null) return;
+    if (!final) {
+      this.cache.remove(dst);
+      return;
+    }
+    const held = Math.min(Number(final.held), known.length + 1);
+    const tokens = held <= known.length ? known.slice(0, held) : [...known, this.info.stopTokens[0] ?? -1];
+    this.entryIds.add(dst);
+    const evicted = this.cache.put(dst, tokens);
+    for (const x of evicted) this.entryIds.delete(x);
+    if (evicted.length) client.request('drop', { ids: evicted }).result.catch(() => {});
+  }
+
   private async *run(req: GenerateRequest): AsyncGenerator<GenerateEvent> {
     const prompt = req.promptTokens;
     const t0 = performance.now();
     const client = await this.sup.get();
-    // trie decision
-    let src: string | null = null;
-    let dst: string | null = null;
-    let keep = 0;
-    let copy = false;
-    if (this.cache.enabled) {
-      const m = this.cache.lookup(prompt);
-      if (m) {
-        src = m.id;
-        keep = Math.min(m.length, prompt.length - 1);
-        const held = this.cache.tokensOf(m.id)!.length;
-        // Diverging far inside an entry (a sub-agent sharing only the tools/system prefix): trim a copy and keep
-        // the original. Diverging near its end (the previous turn's output re-tokenised): trim in place.
-        copy = held - keep > Math.max(64, keep / 4);
-      }
-      dst = src !== null && !copy ? src : `c${this.nextEntry++}`;
-      if (!copy && src !== null) this.cache.remove(src); // reused in place: contents in flux
-    }
+    const plan = this.planReuse(prompt);
     const ch = new Channel<Msg>();
     const { id, result } = client.request(
       'generate',
-      {
-        tokens: prompt,
-        max_tokens: Math.max(1, Math.min(req.maxTokens, this.info.contextSize - prompt.length)),
-        temperature: req.temperature ?? 0,
-        top_p: req.topP ?? 0,
-        seed: req.seed ?? null,
-        src,
-        dst,
-        keep,
-        copy,
-      },
+      { tokens: prompt, max_tokens: Math.max(1, Math.min(req.maxTokens, this.info.contextSize - prompt.length)), temperature: req.temperature ?? 0, top_p: req.topP ?? 0, seed: req.seed ?? null, ...plan },
       (e) => ch.push({ kind: 'event', e }),
     );
     result.then(
@@ -173,47 +188,34 @@ class MlxEngine implements Engine {
       (err: unknown) => ch.push({ kind: 'error', err }),
     );
     let cancelled = false;
-    const onAbort = () => {
+    const cancel = () => {
       cancelled = true;
       client.cancel(id);
     };
-    req.signal?.addEventListener('abort', onAbort, { once: true });
-    if (req.signal?.aborted) onAbort();
+    req.signal?.addEventListener('abort', cancel, { once: true });
+    if (req.signal?.aborted) cancel();
     const text = new StopTextStream(req.stop ?? []);
     const out: number[] = [];
     let full = '';
     let cachedTokens = 0;
-    let prefillMs = 0;
     let tFirst = 0;
-    let prefilled = false;
     let stopSequence: string | undefined;
     let final: Record<string, unknown> | undefined;
     const limit = Math.max(0, req.maxTokens);
     const emitPrefill = (): GenerateEvent => {
-      prefilled = true;
       tFirst = performance.now();
-      prefillMs = tFirst - t0;
       this.cache.record(prompt.length, cachedTokens);
-      return { type: 'prefill', promptTokens: prompt.length, cachedTokens, prefillMs };
+      return { type: 'prefill', promptTokens: prompt.length, cachedTokens, prefillMs: tFirst - t0 };
     };
     try {
-      for (;;) {
-        const m = await ch.next();
+      for (let m = await ch.next(); m.kind !== 'result'; m = await ch.next()) {
         if (m.kind === 'error') throw m.err;
-        if (m.kind === 'result') {
-          final = m.r;
-          break;
-        }
         const e = m.e;
-        if (e.event === 'prefill') {
-          cachedTokens = Number(e.cached);
-          continue;
-        }
+        if (e.event === 'prefill') cachedTokens = Number(e.cached);
         if (e.event !== 'token' || cancelled) continue;
-        if (!prefilled) yield emitPrefill();
+        if (tFirst === 0) yield emitPrefill();
         if (out.length >= limit) {
-          cancelled = true;
-          client.cancel(id);
+          cancel();
           continue;
         }
         out.push(Number(e.token));
@@ -222,47 +224,30 @@ class MlxEngine implements Engine {
         yield { type: 'token', id: Number(e.token), text: r.text };
         if (r.stopSequence !== undefined) {
           stopSequence = r.stopSequence;
-          cancelled = true;
-          client.cancel(id);
+          cancel();
         }
       }
+      final = await result;
     } catch (e) {
       throw e instanceof EngineError ? e : new EngineError(`mlx engine: ${errorMessage(e)}`, { cause: e });
     } finally {
-      req.signal?.removeEventListener('abort', onAbort);
+      req.signal?.removeEventListener('abort', cancel);
+      // consumer stopped early: stop the worker and wait, so the next request sees a settled cache
       if (!final) {
-        // consumer stopped early: stop the worker and wait, so the next request sees a settled cache
         client.cancel(id);
         final = await result.catch(() => undefined);
       }
-      if (final && dst !== null) {
-        // what the worker's cache now holds (prompt + the tokens fed back, maybe the EOS)
-        const known = [...prompt, ...out];
-        const held = Math.min(Number(final.held), known.length + 1);
-        const tokens = held <= known.length ? known.slice(0, held) : [...known, this.info.stopTokens[0] ?? -1];
-        this.entryIds.add(dst);
-        const evicted = this.cache.put(dst, tokens);
-        for (const x of evicted) this.entryIds.delete(x);
-        if (evicted.length) client.request('drop', { ids: evicted }).result.catch(() => {});
-      } else if (dst !== null) this.cache.remove(dst);
+      this.settleCache(client, plan.dst, final, [...prompt, ...out]);
     }
-    if (!prefilled) yield emitPrefill();
+    const prefill = tFirst === 0 ? emitPrefill() : undefined;
+    if (prefill) yield prefill;
     const reason = String(final?.finish_reason ?? 'aborted');
-    const stopReason: 'stop' | 'length' | 'stop_sequence' | 'aborted' =
+    const stopReason: StopReason =
       stopSequence !== undefined ? 'stop_sequence' : req.signal?.aborted || reason === 'aborted' ? (out.length >= limit ? 'length' : 'aborted') : reason === 'stop' ? 'stop' : 'length';
     full += String(final?.tail ?? '');
-    const trailing = stopSequence === undefined ? text.flush(full) : '';
-    yield {
-      type: 'done',
-      stopReason,
-      ...(stopSequence !== undefined ? { stopSequence } : {}),
-      ...(trailing ? { trailingText: trailing } : {}),
-      promptTokens: prompt.length,
-      cachedTokens,
-      outputTokens: out.length,
-      prefillMs,
-      decodeMs: prefilled ? performance.now() - tFirst : 0,
-    };
+    const trailingText = stopSequence === undefined ? text.flush(full) : '';
+    const prefillMs = tFirst - t0;
+    yield doneEvent({ stopReason, stopSequence, trailingText, promptTokens: prompt.length, cachedTokens, outputTokens: out.length, prefillMs, decodeMs: performance.now() - tFirst });
   }
 
   async close(): Promise<void> {

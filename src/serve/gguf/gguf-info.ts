@@ -20,6 +20,8 @@ export interface GgufModelInfo {
   chatTemplate?: string;
   /** File size (≈ the weights' memory). */
   fileBytes: number;
+  /** `<arch>.vocab_size` when present (≤ 512 means a byte-level vocabulary: about one token per byte). */
+  vocabSize?: number;
 }
 
 const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : Array.isArray(v) && v.length > 0 ? Math.max(...(v as number[])) : d);
@@ -62,6 +64,9 @@ export function modelInfoFromMetadata(path: string, meta: Record<string, unknown
     kvBytesPerToken: kvBytesPerTokenFromMetadata(meta),
     ...(typeof tpl === 'string' && tpl !== '' ? { chatTemplate: tpl } : {}),
     fileBytes,
+    ...(Number.isFinite(num(((meta[general.architecture ?? 'llama'] ?? {}) as Record<string, unknown>).vocab_size, NaN))
+      ? { vocabSize: num(((meta[general.architecture ?? 'llama'] ?? {}) as Record<string, unknown>).vocab_size, NaN) }
+      : {}),
   };
 }
 

@@ -41,8 +41,21 @@ export function templateFamily(hint: string | undefined): string {
   return 'chatml';
 }
 
+/** Rendered tool lists by their JSON: agents resend the same ~70 KB of tools every turn (key-sorting it costs ~1.5 ms). */
+const toolsTextCache = new Map<string, string>();
+
 export function toolsSystemText(tools: ToolSpec[]): string {
   if (tools.length === 0) return '';
+  const key = JSON.stringify(tools);
+  const hit = toolsTextCache.get(key);
+  if (hit !== undefined) return hit;
+  const text = renderToolsText(tools);
+  if (toolsTextCache.size >= 32) toolsTextCache.delete(toolsTextCache.keys().next().value!);
+  toolsTextCache.set(key, text);
+  return text;
+}
+
+function renderToolsText(tools: ToolSpec[]): string {
   const lines = tools.map((t) =>
     stableStringify({ type: 'function', function: { name: t.name, description: t.description ?? '', parameters: t.parameters ?? { type: 'object', properties: {} } } }),
   );

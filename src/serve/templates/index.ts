@@ -34,3 +34,11 @@ function templatesDir(): string {
 export function bundledTemplate(name: BundledTemplateName): string {
   return readFileSync(join(templatesDir(), BUNDLED_TEMPLATES[name]), 'utf8');
 }
+
+/** The hand-written family (src/serve/http/chat-template.ts) that approximates a Jinja template: the fallback renderer. */
+export function templateFamilyOf(source: string | null | undefined): string {
+  if (!source) return 'raw';
+  if (source.includes('<|im_start|>')) return source.includes('<think>') ? 'qwen3' : 'chatml';
+  if (source.includes('<|start_header_id|>')) return 'llama3';
+  return 'raw';
+}

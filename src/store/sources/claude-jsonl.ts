@@ -198,30 +198,33 @@ function parseEntry(o: Record<string, unknown>, order: number): Entry {
   };
 }
 
-function* sessionRequests(
-  files: FileInfo[],
-  sessionKey: string,
-  options: OpenSourceOptions,
-  stats: { skipped: number },
-  yieldedIds: Set<string>,
-): Generator<TraceRequest> {
-  const stores = new Map<string, AgentStore>();
-  const echoStores = new Map<string, AgentStore>();
-  const spawn = new Map<string, { parentAgentId: string; toolUseId?: string }>();
-  let order = 0;
-  const mainId = sessionKey;
-  // Parent files first so that spawn info is known before agent files are read.
-  const sorted = [...files].sort((a, b) => Number(a.isAgentFile) - Number(b.isAgentFile) || a.path.localeCompare(b.path));
-  for (const f of sorted) {
+/**
+ * Reads the files of one session into per-agent stores (one method per kind of line: the entry itself, the
+ * parent's `agent_progress` echoes of a sub-agent, the Agent tool's result naming the agent it ran), then groups
+ * assistant entries into API calls.
+ */
+class SessionReader {
+  readonly stores = new Map<string, AgentStore>();
+  readonly echoStores = new Map<string, AgentStore>();
+  private readonly spawn = new Map<string, { parentAgentId: string; toolUseId?: string }>();
+  private order = 0;
+
+  constructor(
+    private readonly mainId: string,
+    private readonly options: OpenSourceOptions,
+    private readonly stats: { skipped: number },
+  ) {}
+
+  readFile(f: FileInfo): void {
     let text: string;
     try {
       text = readFileSync(f.path, 'utf8');
     } catch (e) {
-      stats.skipped++;
-      options.logger.warn(`${f.path}: cannot read: ${errorMessage(e)}`);
-      continue;
+      this.stats.skipped++;
+      this.options.logger.warn(`${f.path}: cannot read: ${errorMessage(e)}`);
+      return;
     }
-    const fileAgent = f.isAgentFile ? basename(f.path, '.jsonl').slice('agent-'.length) : mainId;
+    const fileAgent = f.isAgentFile ? basename(f.path, '.jsonl').slice('agent-'.length) : this.mainId;
     const lines = text.split('\n');
     text = '';
     for (let i = 0; i < lines.length; i++) {
@@ -232,123 +235,156 @@ function* sessionRequests(
         o = JSON.parse(line) as Record<string, unknown>;
         if (!o || typeof o !== 'object' || Array.isArray(o)) throw new Error('not an object');
       } catch (e) {
-        stats.skipped++;
-        options.logger.warn(`${f.path}:${i + 1}: skipping malformed line: ${errorMessage(e)}`);
+        this.stats.skipped++;
+        this.options.logger.warn(`${f.path}:${i + 1}: skipping malformed line: ${errorMessage(e)}`);
         continue;
       }
-      const e = parseEntry(o, order++);
-      const agentId = e.agentId ?? fileAgent;
-      if (e.type === 'progress') {
-        const data = o.data as Record<string, unknown> | undefined;
-        if (data?.type === 'agent_progress' && typeof data.agentId === 'string') {
-          const aid = data.agentId;
-          if (!spawn.has(aid)) {
-            spawn.set(aid, { parentAgentId: agentId, toolUseId: typeof o.parentToolUseID === 'string' ? o.parentToolUseID : undefined });
-          }
-          const m = data.message as Record<string, unknown> | undefined;
-          if (m && typeof m === 'object' && (m.type === 'user' || m.type === 'assistant')) {
-            let es = echoStores.get(aid);
-            if (!es) echoStores.set(aid, (es = newStore(aid, f.path, agentId, true, true)));
-            const prev = es.entries[es.entries.length - 1];
-            const echo = parseEntry({ ...m, parentUuid: prev?.uuid ?? null, timestamp: m.timestamp ?? o.timestamp }, order++);
-            addEntry(es, echo);
-          }
-        }
-      }
-      let store = stores.get(agentId);
-      if (!store) {
-        const sp = spawn.get(agentId);
-        store = newStore(agentId, f.path, agentId === mainId ? null : (sp?.parentAgentId ?? mainId), e.isSidechain === true, false);
-        stores.set(agentId, store);
-      }
-      addEntry(store, e);
-      // The Agent tool's result names the agent it ran.
-      const tur = e.toolUseResult as { agentId?: unknown } | undefined;
-      if (e.type === 'user' && tur && typeof tur === 'object' && typeof tur.agentId === 'string' && !spawn.has(tur.agentId)) {
-        const tr = (Array.isArray(e.message?.content) ? (e.message!.content as { type?: string; tool_use_id?: string }[]) : []).find(
-          (b) => b?.type === 'tool_result',
-        );
-        spawn.set(tur.agentId, { parentAgentId: agentId, toolUseId: tr?.tool_use_id });
-      }
-    }
-  }
-  // Spawn info may have been learnt after a store was created.
-  for (const s of [...stores.values(), ...echoStores.values()]) {
-    const sp = spawn.get(s.agentId);
-    if (s.agentId !== mainId && sp) {
-      s.parentAgentId = sp.parentAgentId;
-      s.spawnedByToolUseId = sp.toolUseId;
+      this.addLine(o, fileAgent, f.path);
     }
   }
 
-  const calls = new Map<string, Call>();
-  const collect = (store: AgentStore, preferExisting: boolean) => {
-    for (const e of store.entries) {
-      if (e.type !== 'assistant' || !e.message) continue;
-      const id = e.message.id;
-      if (typeof id !== 'string' || id === '' || e.message.model === '<synthetic>') continue;
-      const c = calls.get(id);
-      if (!c) calls.set(id, { msgId: id, store, entries: [e] });
-      else if (c.store === store) c.entries.push(e);
-      else if (!preferExisting && c.store.fromEcho) calls.set(id, { msgId: id, store, entries: [e] });
+  private addLine(o: Record<string, unknown>, fileAgent: string, path: string): void {
+    const e = parseEntry(o, this.order++);
+    const agentId = e.agentId ?? fileAgent;
+    if (e.type === 'progress') this.addProgressEcho(o, agentId, path);
+    let store = this.stores.get(agentId);
+    if (!store) {
+      const sp = this.spawn.get(agentId);
+      store = newStore(agentId, path, agentId === this.mainId ? null : (sp?.parentAgentId ?? this.mainId), e.isSidechain === true, false);
+      this.stores.set(agentId, store);
     }
+    addEntry(store, e);
+    this.noteAgentResult(e, agentId);
+  }
+
+  /** The parent's `agent_progress` lines echo a sub-agent's messages (and tell who spawned it). */
+  private addProgressEcho(o: Record<string, unknown>, agentId: string, path: string): void {
+    const data = o.data as Record<string, unknown> | undefined;
+    if (data?.type !== 'agent_progress' || typeof data.agentId !== 'string') return;
+    const aid = data.agentId;
+    if (!this.spawn.has(aid)) {
+      this.spawn.set(aid, { parentAgentId: agentId, toolUseId: typeof o.parentToolUseID === 'string' ? o.parentToolUseID : undefined });
+    }
+    const m = data.message as Record<string, unknown> | undefined;
+    if (!m || typeof m !== 'object' || (m.type !== 'user' && m.type !== 'assistant')) return;
+    let es = this.echoStores.get(aid);
+    if (!es) this.echoStores.set(aid, (es = newStore(aid, path, agentId, true, true)));
+    const prev = es.entries[es.entries.length - 1];
+    addEntry(es, parseEntry({ ...m, parentUuid: prev?.uuid ?? null, timestamp: m.timestamp ?? o.timestamp }, this.order++));
+  }
+
+  /** The Agent tool's result names the agent it ran. */
+  private noteAgentResult(e: Entry, agentId: string): void {
+    const tur = e.toolUseResult as { agentId?: unknown } | undefined;
+    if (e.type !== 'user' || !tur || typeof tur !== 'object' || typeof tur.agentId !== 'string' || this.spawn.has(tur.agentId)) return;
+    const tr = (Array.isArray(e.message?.content) ? (e.message!.content as { type?: string; tool_use_id?: string }[]) : []).find(
+      (b) => b?.type === 'tool_result',
+    );
+    this.spawn.set(tur.agentId, { parentAgentId: agentId, toolUseId: tr?.tool_use_id });
+  }
+
+  /** Spawn info may have been learnt after a store was created. */
+  applySpawns(): void {
+    for (const s of [...this.stores.values(), ...this.echoStores.values()]) {
+      const sp = this.spawn.get(s.agentId);
+      if (s.agentId !== this.mainId && sp) {
+        s.parentAgentId = sp.parentAgentId;
+        s.spawnedByToolUseId = sp.toolUseId;
+      }
+    }
+  }
+
+  /** Assistant entries grouped by message id (an agent's own file wins over the parent's echo of it). */
+  calls(): Map<string, Call> {
+    const calls = new Map<string, Call>();
+    const collect = (store: AgentStore, preferExisting: boolean) => {
+      for (const e of store.entries) {
+        if (e.type !== 'assistant' || !e.message) continue;
+        const id = e.message.id;
+        if (typeof id !== 'string' || id === '' || e.message.model === '<synthetic>') continue;
+        const c = calls.get(id);
+        if (!c) calls.set(id, { msgId: id, store, entries: [e] });
+        else if (c.store === store) c.entries.push(e);
+        else if (!preferExisting && c.store.fromEcho) calls.set(id, { msgId: id, store, entries: [e] });
+      }
+    };
+    for (const s of this.stores.values()) collect(s, false);
+    for (const s of this.echoStores.values()) collect(s, true);
+    return calls;
+  }
+}
+
+/** One API call as a TraceRequest: messages rebuilt from the parentUuid chain, the response from its entries. */
+function callToRequest(c: Call, mainId: string, sessionKey: string): TraceRequest {
+  const first = c.entries[0]!;
+  const last = c.entries[c.entries.length - 1]!;
+  const parentEntry = first.parentUuid ? c.store.byUuid.get(first.parentUuid) : undefined;
+  const messages = rebuildMessages(c.store, first.parentUuid);
+  const content = c.entries.flatMap((e) => toBlocks(e.message!.content));
+  const usage = toUsage([...c.entries].reverse().find((e) => e.message?.usage)?.message?.usage) ?? null;
+  const model = last.message?.model ?? null;
+  const endedAtMs = c.entries.reduce<number | null>((m, e) => (e.timestamp !== null && (m === null || e.timestamp > m) ? e.timestamp : m), null);
+  const startedAtMs = parentEntry?.timestamp ?? first.timestamp;
+  const response: AssistantMessage = {
+    id: c.msgId,
+    type: 'message',
+    role: 'assistant',
+    model: model ?? '',
+    content,
+    stop_reason: last.message?.stop_reason ?? null,
+    stop_sequence: last.message?.stop_sequence ?? null,
+    usage: usage ?? { input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 },
   };
-  for (const s of stores.values()) collect(s, false);
-  for (const s of echoStores.values()) collect(s, true);
+  const isMain = c.store.agentId === mainId;
+  return {
+    id: `${basename(c.store.file)}:${c.msgId}`,
+    source: 'claude-jsonl',
+    startedAtMs,
+    endedAtMs,
+    ttftMs: null,
+    durationMs: startedAtMs !== null && endedAtMs !== null ? endedAtMs - startedAtMs : null,
+    method: 'POST',
+    endpoint: '/v1/messages',
+    model,
+    isStreaming: null,
+    status: null,
+    userAgent: null,
+    sessionId: first.sessionId ?? sessionKey,
+    body: { model: model ?? '', messages },
+    bodyComplete: false,
+    response,
+    usage,
+    stopReason: response.stop_reason,
+    messageId: c.msgId,
+    error: null,
+    hints: {
+      agentId: c.store.agentId,
+      ...(isMain ? {} : { parentAgentId: c.store.parentAgentId ?? mainId }),
+      isSidechain: !isMain || first.isSidechain === true,
+      conversationId: sessionKey,
+      ...(c.store.spawnedByToolUseId ? { spawnedByToolUseId: c.store.spawnedByToolUseId } : {}),
+    },
+  };
+}
 
+function* sessionRequests(
+  files: FileInfo[],
+  sessionKey: string,
+  options: OpenSourceOptions,
+  stats: { skipped: number },
+  yieldedIds: Set<string>,
+): Generator<TraceRequest> {
+  const mainId = sessionKey;
+  const reader = new SessionReader(mainId, options, stats);
+  // Parent files first so that spawn info is known before agent files are read.
+  const sorted = [...files].sort((a, b) => Number(a.isAgentFile) - Number(b.isAgentFile) || a.path.localeCompare(b.path));
+  for (const f of sorted) reader.readFile(f);
+  reader.applySpawns();
   const out: TraceRequest[] = [];
-  for (const c of calls.values()) {
+  for (const c of reader.calls().values()) {
     if (yieldedIds.has(c.msgId)) continue;
     yieldedIds.add(c.msgId);
-    const first = c.entries[0]!;
-    const last = c.entries[c.entries.length - 1]!;
-    const parentEntry = first.parentUuid ? c.store.byUuid.get(first.parentUuid) : undefined;
-    const messages = rebuildMessages(c.store, first.parentUuid);
-    const content = c.entries.flatMap((e) => toBlocks(e.message!.content));
-    const usage = toUsage([...c.entries].reverse().find((e) => e.message?.usage)?.message?.usage) ?? null;
-    const model = last.message?.model ?? null;
-    const endedAtMs = c.entries.reduce<number | null>((m, e) => (e.timestamp !== null && (m === null || e.timestamp > m) ? e.timestamp : m), null);
-    const startedAtMs = parentEntry?.timestamp ?? first.timestamp;
-    const response: AssistantMessage = {
-      id: c.msgId,
-      type: 'message',
-      role: 'assistant',
-      model: model ?? '',
-      content,
-      stop_reason: last.message?.stop_reason ?? null,
-      stop_sequence: last.message?.stop_sequence ?? null,
-      usage: usage ?? { input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 },
-    };
-    const isMain = c.store.agentId === mainId;
-    out.push({
-      id: `${basename(c.store.file)}:${c.msgId}`,
-      source: 'claude-jsonl',
-      startedAtMs,
-      endedAtMs,
-      ttftMs: null,
-      durationMs: startedAtMs !== null && endedAtMs !== null ? endedAtMs - startedAtMs : null,
-      method: 'POST',
-      endpoint: '/v1/messages',
-      model,
-      isStreaming: null,
-      status: null,
-      userAgent: null,
-      sessionId: first.sessionId ?? sessionKey,
-      body: { model: model ?? '', messages },
-      bodyComplete: false,
-      response,
-      usage,
-      stopReason: response.stop_reason,
-      messageId: c.msgId,
-      error: null,
-      hints: {
-        agentId: c.store.agentId,
-        ...(isMain ? {} : { parentAgentId: c.store.parentAgentId ?? mainId }),
-        isSidechain: !isMain || first.isSidechain === true,
-        conversationId: sessionKey,
-        ...(c.store.spawnedByToolUseId ? { spawnedByToolUseId: c.store.spawnedByToolUseId } : {}),
-      },
-    });
+    out.push(callToRequest(c, mainId, sessionKey));
   }
   out.sort((a, b) => (a.startedAtMs ?? 0) - (b.startedAtMs ?? 0) || (a.endedAtMs ?? 0) - (b.endedAtMs ?? 0));
   for (const r of out) {

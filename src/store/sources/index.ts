@@ -12,6 +12,7 @@ import { postgresImporter } from './postgres-source.js';
 import { isPostgresUrl } from '../target.js';
 import { corpusImporter } from './corpus.js';
 import { tracelabImporter } from './tracelab.js';
+import { claudeTraceImporter } from './claude-trace.js';
 
 export type { OpenedSource, SourceImporter, SourceProbe, OpenSourceOptions, SourceStats, CorpusInfo, CorpusFileFacts } from './source.js';
 
@@ -19,7 +20,7 @@ export type { OpenedSource, SourceImporter, SourceProbe, OpenSourceOptions, Sour
  * Registry of importers. Detection order matters: more specific formats first.
  * Each importer file adds itself here (one line).
  */
-export const SOURCE_IMPORTERS: SourceImporter[] = [kvCacheTesterImporter, tracelabImporter, mooncakeImporter, traceDbImporter, ccProxyDbImporter, anyclaudeImporter, claudeJsonlImporter, postgresImporter];
+export const SOURCE_IMPORTERS: SourceImporter[] = [kvCacheTesterImporter, tracelabImporter, mooncakeImporter, traceDbImporter, ccProxyDbImporter, anyclaudeImporter, claudeTraceImporter, claudeJsonlImporter, postgresImporter];
 // Last: a directory none of the directory formats (claude-jsonl projects, anyclaude folders) claimed.
 SOURCE_IMPORTERS.push(corpusImporter({ importers: () => SOURCE_IMPORTERS.filter((i) => i.kind !== 'corpus' && i.kind !== 'postgres'), probe: (p) => probe(p) }));
 

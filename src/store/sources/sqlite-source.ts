@@ -1,8 +1,8 @@
-import { openDb, hasColumn, hasTable, type Db } from '../db.js';
+import { describeSqliteFailure, openDb, hasColumn, hasTable, type Db } from '../db.js';
 import { iterateRequests } from '../requests-repo.js';
 import type { RequestsTable } from '../db-types.js';
 import type { TraceRequest } from '../../shared/trace-record.js';
-import { SourceError, errorMessage } from '../../shared/errors.js';
+import { SourceError, StoreError, errorMessage } from '../../shared/errors.js';
 import type { OpenSourceOptions, OpenedSource, SourceProbe, SourceStats } from './source.js';
 import { rowToTraceRequest } from './requests-row.js';
 import { BodyDeltaParser } from './body-delta.js';
@@ -15,18 +15,28 @@ export function isSqlite(probe: SourceProbe): boolean {
   return !probe.isDirectory && probe.head !== null && probe.head.subarray(0, 16).toString('latin1') === SQLITE_MAGIC;
 }
 
-/** 'trace' when the requests table has our columns, 'cc-proxy' when it has only claude-code-proxy's, null otherwise. */
+/**
+ * 'trace' when the requests table has our columns, 'cc-proxy' when it has only claude-code-proxy's, null when it
+ * has none. A file that is SQLite (by its magic) but cannot be read throws a SourceError saying what is wrong
+ * with it (damaged, truncated, WAL in a directory we cannot write) rather than "cannot recognise".
+ */
 export function sqliteFlavour(path: string): 'trace' | 'cc-proxy' | null {
   let db: Db | undefined;
   try {
     db = openDb(path, { readonly: true });
     if (!hasTable(db, 'requests')) return null;
     return hasColumn(db, 'requests', 'started_at_ms') ? 'trace' : 'cc-proxy';
-  } catch {
-    return null;
+  } catch (e) {
+    throw sqliteSourceError(path, e);
   } finally {
     db?.close();
   }
+}
+
+/** A SourceError with the one-line diagnosis of a SQLite failure (keeps an already-explained StoreError's text). */
+export function sqliteSourceError(path: string, e: unknown): SourceError {
+  if (e instanceof SourceError) return e;
+  return new SourceError(e instanceof StoreError ? e.message : describeSqliteFailure(path, e, true), { cause: e });
 }
 
 /**
@@ -108,19 +118,33 @@ export function openSqliteSource(path: string, kind: string, options: OpenSource
   try {
     db = openDb(path, { readonly: true, mustExist: true });
   } catch (e) {
-    throw new SourceError(`cannot open ${path} as a SQLite requests database: ${errorMessage(e)}`, { cause: e });
+    throw sqliteSourceError(path, e);
   }
-  if (!hasTable(db, 'requests')) {
+  let estimatedCount: number;
+  try {
+    if (!hasTable(db, 'requests')) throw new SourceError(`${path} has no "requests" table`);
+    estimatedCount = (db.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n;
+  } catch (e) {
     db.close();
-    throw new SourceError(`${path} has no "requests" table`);
+    throw sqliteSourceError(path, e);
   }
-  const estimatedCount = (db.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n;
   const stats: SourceStats = { skipped: 0, yielded: 0 };
   let closed = false;
   function* requests(): Generator<TraceRequest> {
     const pass = new RowPass(path, kind, stats, options);
-    for (const row of orderedRows(db)) {
-      const r = pass.convert(row);
+    const rows = orderedRows(db);
+    for (;;) {
+      let next: IteratorResult<Record<string, unknown>>;
+      try {
+        next = rows.next();
+      } catch (e) {
+        // A damaged page met mid-table: say so (with how far the read got), not an internal error.
+        const err = sqliteSourceError(path, e);
+        err.message += ` (after ${stats.yielded + stats.skipped} rows)`;
+        throw err;
+      }
+      if (next.done) return;
+      const r = pass.convert(next.value);
       if (r) yield r;
     }
   }

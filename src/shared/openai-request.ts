@@ -1,4 +1,4 @@
-import type { ContentBlock, MessagesRequest, TextBlock } from '../shared/anthropic.js';
+import type { ContentBlock, MessagesRequest, TextBlock } from './anthropic.js';
 
 /** OpenAI Chat Completions request shapes (the subset replay sends). */
 export type OpenAIContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
