@@ -12,7 +12,7 @@ export function printJson(ctx: CliContext, value: unknown): void {
 }
 
 /** Cells that read as numbers (counts, percentages, durations, ratios): right-aligned. */
-const NUMERIC = /^[-+]?(\d[\d,]*(\.\d+)?|\.\d+)(\s?(%|ms|s|pp|x|×|KiB|MiB|GiB|tok\/s|req\/s))?( \(.*\))?$|^\d+\/\d+$/;
+const NUMERIC = /^[-+]?\$?(\d[\d,]*(\.\d+)?|\.\d+)(\s?(%|ms|s|pp|x|×|KiB|MiB|GiB|tok\/s|req\/s))?( \(.*\))?$|^\d+\/\d+$/;
 const EMPTY = /^(-|–|)$/;
 
 /**

@@ -47,13 +47,15 @@ export function renderCost(c: CostSummary): string {
 const OWN_KINDS = (byKind: Record<string, number>) => Object.keys(byKind).filter((k) => k !== 'side' && k !== 'error');
 
 export function renderAnalysis(r: AnalysisResult, header: string, opts: { wide?: boolean } = {}): string {
-  let s = chalk.bold(header) + '\n';
+  // The header's first line titles the summary table (one line less); its other lines follow it.
+  const [first, ...more] = header.split('\n');
+  let s = more.length ? chalk.bold(more.join('\n')) + '\n' : '';
   const t = r.totals;
   const kinds = OWN_KINDS(t.byKind);
   s += table(
     ['requests', kinds.join(' / '), 'conversations', 'agents (main+sub)', 'sub-agent reqs', 'side', 'errors', 'duplicates', 'cache hits'],
     [[t.requests, kinds.map((k) => t.byKind[k as keyof typeof t.byKind]).join(' / '), t.conversations, `${t.agents} (${t.mainAgents}+${t.subagents})`, t.subagentRequests, t.sideRequests, t.errors, t.duplicates, `${r.cache.hits}/${r.cache.requestsWithUsage}`]],
-    { title: 'Summary' },
+    { title: `Summary — ${first}` },
   );
   const u = r.tokens;
   s += table(
