@@ -235,14 +235,14 @@ async function streamRequest(o: DoctorOptions, base: string, label: string, body
     streamErrors: [],
     usageErrors: [],
   };
-  const t0 = o.clock.now();
+  const t0 = o.clock.monotonic();
   try {
     const res = await o.fetch(base + path, { method: 'POST', headers: headers(o), body: JSON.stringify(body), signal: AbortSignal.timeout(o.timeoutMs ?? 120_000) });
     out.status = res.status;
     if (res.status !== 200 || !res.body) {
       const text = await res.text().catch(() => '');
       out.error = `HTTP ${res.status}: ${text.slice(0, 300)}`;
-      out.totalMs = o.clock.now() - t0;
+      out.totalMs = o.clock.monotonic() - t0;
       return out;
     }
     const parser = new SseParser();
@@ -252,12 +252,12 @@ async function streamRequest(o: DoctorOptions, base: string, label: string, body
       const { done, value } = await reader.read();
       const evs = done ? parser.end() : parser.push(value);
       for (const e of evs) {
-        if (out.ttftMs === null && isContent(o.api, e)) out.ttftMs = o.clock.now() - t0;
+        if (out.ttftMs === null && isContent(o.api, e)) out.ttftMs = o.clock.monotonic() - t0;
         events.push(e);
       }
       if (done) break;
     }
-    out.totalMs = o.clock.now() - t0;
+    out.totalMs = o.clock.monotonic() - t0;
     const s: StreamSummary = o.api === 'anthropic' ? validateAnthropicStream(events) : validateOpenAiStream(events, true);
     out.streamErrors = s.errors;
     out.usageErrors = s.usageErrors;
@@ -271,7 +271,7 @@ async function streamRequest(o: DoctorOptions, base: string, label: string, body
     }
   } catch (e) {
     out.error = errorMessage(e);
-    out.totalMs = o.clock.now() - t0;
+    out.totalMs = o.clock.monotonic() - t0;
   }
   return out;
 }

@@ -97,7 +97,7 @@ export function traceRequestToRow(r: TraceRequest): RequestRowInput {
 }
 
 export async function importSources(paths: string[], target: DbTarget, o: ImportOptions, deps: PipelineDeps): Promise<ImportResult> {
-  const t0 = deps.clock.now();
+  const t0 = deps.clock.monotonic();
   const store = await openStore(target, { logger: deps.logger });
   const sources: SourceImportResult[] = [];
   let before = 0;
@@ -145,7 +145,7 @@ export async function importSources(paths: string[], target: DbTarget, o: Import
   } finally {
     await store.close();
   }
-  const t1 = deps.clock.now();
+  const t1 = deps.clock.monotonic();
   return { db: target.display, sources, rows_before: before, rows_after: after, elapsed_ms: t1 - t0 };
 }
 

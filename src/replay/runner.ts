@@ -87,17 +87,19 @@ export async function runReplay(o: ReplayOptions): Promise<RunResult> {
   const policy = o.expectedPolicy ?? createPolicy('ideal');
   const records: RequestRecord[] = [];
   const cpu0 = o.cpuUsage?.();
+  // Wall-clock timestamps for the result; every duration (send times, lag, wall time) on the monotonic clock.
   const startedAt = clock.now();
+  const t0 = clock.monotonic();
   let done = 0;
 
   const exec = async (req: PlannedRequest, plannedAtMs: number): Promise<void> => {
-    const sentAt = clock.now();
+    const sentAt = clock.monotonic();
     const sim: SimRequest | null = req.block ?? null;
     const lookup = sim ? policy.lookup('', sim, sentAt / 1000) : null;
     const expected = lookup ? lookup.readTokens : null;
     let inserted = false;
     const insert = () => {
-      if (!inserted && sim && lookup) policy.write('', sim, clock.now() / 1000, lookup);
+      if (!inserted && sim && lookup) policy.write('', sim, clock.monotonic() / 1000, lookup);
       inserted = true;
     };
     let res: BackendResult;
@@ -175,13 +177,14 @@ export async function runReplay(o: ReplayOptions): Promise<RunResult> {
   await Promise.allSettled(tasks);
   o.signal?.removeEventListener('abort', onAbort);
   const finishedAt = clock.now();
+  const wallMs = clock.monotonic() - t0;
   const cpu1 = o.cpuUsage?.();
   const cpuMs = cpu0 && cpu1 ? (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / 1000 : 0;
   records.sort((a, b) => a.index - b.index);
   const interrupted = internal.signal.aborted;
   const summary = summarize(records, {
     total: plan.requests.length,
-    wallMs: finishedAt - startedAt,
+    wallMs,
     recordedWallMs: plan.recordedWallMs,
     slo: o.slo,
     cpuMs,

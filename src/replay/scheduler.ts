@@ -71,7 +71,7 @@ export class Scheduler {
   async *dispatches(): AsyncGenerator<Dispatch> {
     const { clock, signal, timing } = this.options;
     const spin = Math.max(0, this.options.spinMs ?? 0);
-    this.startMs = clock.now();
+    this.startMs = clock.monotonic();
     const ids = new Set(this.requests.map((r) => r.id));
     for (const r of this.requests) {
       const deps = timing === 'recorded' ? [] : r.deps.filter((d) => ids.has(d));
@@ -102,7 +102,7 @@ export class Scheduler {
           await Promise.race([this.woken(), stopped]);
           continue;
         }
-        const wait = next.at - clock.now();
+        const wait = next.at - clock.monotonic();
         if (wait > 0 && wait <= spin) {
           // Last sub-millisecond: poll once per event-loop turn (I/O and completions still run in between).
           await this.spinUntil(next, stop.signal);
@@ -126,7 +126,7 @@ export class Scheduler {
           if (why !== 'slept') continue; // woken by a completion (maybe something is due earlier) or stopped
           sleep = null;
           if (next !== this.ready[0]) continue;
-          if (next.at > clock.now()) continue;
+          if (next.at > clock.monotonic()) continue;
         }
         this.ready.shift();
         this.emitted++;
@@ -139,11 +139,11 @@ export class Scheduler {
     }
   }
 
-  /** Marks a request finished (at clock.now()); releases the requests waiting for it. */
+  /** Marks a request finished (at clock.monotonic()); releases the requests waiting for it. */
   complete(id: string): void {
     if (this.completed.has(id)) return;
     this.completed.add(id);
-    const now = this.options.clock.now();
+    const now = this.options.clock.monotonic();
     for (const r of this.dependents.get(id) ?? []) {
       const rem = this.remainingDeps.get(r.id);
       if (!rem) continue;
@@ -181,7 +181,7 @@ export class Scheduler {
     const { clock } = this.options;
     return new Promise<void>((resolve) => {
       const check = () => {
-        if (stop.aborted || this.ready[0] !== next || clock.now() >= next.at) resolve();
+        if (stop.aborted || this.ready[0] !== next || clock.monotonic() >= next.at) resolve();
         else setImmediate(check);
       };
       setImmediate(check);

@@ -80,7 +80,7 @@ export function joinUrl(endpoint: string, path: string): string {
  */
 export async function sendRequest(backend: ReplayBackend, body: MessagesRequest, opts: BackendSendOptions): Promise<BackendResult> {
   const { clock } = opts;
-  const t0 = clock.now();
+  const t0 = clock.monotonic();
   let ttftMs: number | null = null;
   let lastContent: number | null = null;
   const itlMs: number[] = [];
@@ -94,7 +94,7 @@ export async function sendRequest(backend: ReplayBackend, body: MessagesRequest,
       error,
       ttftMs,
       itlMs,
-      e2eMs: clock.now() - t0,
+      e2eMs: clock.monotonic() - t0,
       promptTokens: r.promptTokens,
       cachedTokens: r.cachedTokens,
       outputTokens: r.outputTokens,
@@ -117,7 +117,7 @@ export async function sendRequest(backend: ReplayBackend, body: MessagesRequest,
     }
     if (!ctype.includes('text/event-stream')) {
       const text = await res.text();
-      const now = clock.now();
+      const now = clock.monotonic();
       try {
         reader.onJson(JSON.parse(text));
       } catch {
@@ -142,19 +142,19 @@ export async function sendRequest(backend: ReplayBackend, body: MessagesRequest,
       };
       if (res.consume) {
         await res.consume((chunk) => {
-          if (!opts.signal?.aborted) onEvents(sse.push(chunk), clock.now());
+          if (!opts.signal?.aborted) onEvents(sse.push(chunk), clock.monotonic());
         });
       } else {
         for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
           if (opts.signal?.aborted) return fail('aborted');
-          onEvents(sse.push(chunk), clock.now());
+          onEvents(sse.push(chunk), clock.monotonic());
         }
       }
       if (opts.signal?.aborted) return fail('aborted');
-      onEvents(sse.end(), clock.now());
+      onEvents(sse.end(), clock.monotonic());
     }
     const r = reader.result();
-    const e2eMs = clock.now() - t0;
+    const e2eMs = clock.monotonic() - t0;
     if (r.error) return fail(r.error);
     return {
       ok: true,

@@ -95,7 +95,7 @@ export async function prepareGeneration(
     maxTokens,
     release,
     async run(sink, signal) {
-      const started = deps.clock.now();
+      const started = deps.clock.monotonic();
       let firstToken = true;
       const parser = new ToolCallStreamParser(prompt.tools, toolFormat);
       let sawTool = false;
@@ -134,7 +134,7 @@ export async function prepareGeneration(
           } else if (ev.type === 'token') {
             if (firstToken) {
               firstToken = false;
-              deps.metrics.recordTtft(deps.clock.now() - started);
+              deps.metrics.recordTtft(deps.clock.monotonic() - started);
             }
             if (ev.text !== '') {
               if (think) for (const p of think.push(ev.text)) feed(p);
