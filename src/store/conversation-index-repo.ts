@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import type { ConversationIndexTable } from './db-types.js';
 import { hasTable, openDb } from './db.js';
 
 /**
@@ -106,23 +107,7 @@ function sameIndex(db: Db, rows: readonly ConversationIndexRow[], meta: StoredIn
   return true;
 }
 
-interface Row {
-  request_id: string;
-  conversation_id: string;
-  agent_id: string;
-  parent_agent_id: string | null;
-  is_subagent: number;
-  turn_index: number;
-  parent_request_id: string | null;
-  spawned_by_request_id: string | null;
-  duplicate_of: string | null;
-  duplicate_kind: string | null;
-  kind: string;
-  side: string | null;
-  linked_by: string;
-  think_time_ms: number | null;
-  api_time_ms: number | null;
-}
+type Row = ConversationIndexTable;
 
 /** The stored index (empty map when the table is absent or empty). */
 export function readConversationIndex(db: Db): Map<string, ConversationIndexRow> {

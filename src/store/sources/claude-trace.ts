@@ -1,3 +1,4 @@
+import { readJsonLines } from './json-lines.js';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { TraceRequest } from '../../shared/trace-record.js';
@@ -95,19 +96,18 @@ export const claudeTraceImporter: SourceImporter = {
       throw new SourceError(`cannot read ${path}: ${errorMessage(e)}`);
     }
     const stats = { skipped: 0, yielded: 0 };
-    const out: TraceRequest[] = [];
     const file = basename(path);
-    text.split('\n').forEach((line, i) => {
-      if (!line.trim()) return;
+    const read = readJsonLines(text, path, options.logger, (o) => (isPair(o) ? o : 'not a request/response pair'));
+    stats.skipped += read.skipped;
+    const out: TraceRequest[] = [];
+    for (const { value, line } of read.records) {
       try {
-        const o = JSON.parse(line) as unknown;
-        if (!isPair(o)) throw new Error('not a request/response pair');
-        out.push(pairToTraceRequest(o, `${file}:${i + 1}`));
+        out.push(pairToTraceRequest(value, `${file}:${line}`));
       } catch (e) {
         stats.skipped++;
-        options.logger.warn(`${path}:${i + 1}: ${errorMessage(e)}, skipped`);
+        options.logger.warn(`${path}:${line}: ${errorMessage(e)}, skipped`);
       }
-    });
+    }
     out.sort((a, b) => (a.startedAtMs ?? 0) - (b.startedAtMs ?? 0));
     return {
       kind: 'claude-trace',

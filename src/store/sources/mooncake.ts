@@ -1,3 +1,4 @@
+import { readJsonLines } from './json-lines.js';
 import { readFileSync } from 'node:fs';
 import { SourceError } from '../../shared/errors.js';
 import type { BlockRequest } from '../../shared/trace-record.js';
@@ -32,23 +33,9 @@ export function inferMooncakeBlockSize(rows: readonly MooncakeRow[]): number {
 }
 
 export function parseMooncake(text: string, path: string, options: OpenSourceOptions) {
-  const rows: { o: MooncakeRow; line: number }[] = [];
-  let skipped = 0;
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let o: unknown;
-    try {
-      o = JSON.parse(line);
-    } catch {
-      o = null;
-    }
-    if (!isRow(o)) {
-      skipped++;
-      options.logger.warn(`${path}:${i + 1}: not a Mooncake row, skipped`);
-      return;
-    }
-    rows.push({ o, line: i + 1 });
-  });
+  const read = readJsonLines(text, path, options.logger, (o) => (isRow(o) ? o : 'not a Mooncake row'));
+  const rows = read.records.map(({ value, line }) => ({ o: value, line }));
+  const skipped = read.skipped;
   const blockSize = inferMooncakeBlockSize(rows.map((r) => r.o));
   const out: BlockRequest[] = rows.map(({ o, line }) => ({
       id: `mooncake:${line}`,

@@ -1,3 +1,4 @@
+import { readJsonLines } from './json-lines.js';
 import { readFileSync } from 'node:fs';
 import { SourceError } from '../../shared/errors.js';
 import type { Usage } from '../../shared/anthropic.js';
@@ -93,23 +94,9 @@ function usageOf(r: TraceLabRow): Usage | null {
 
 /** Parses the rows (malformed lines skipped with one warning each) and builds the round block requests. */
 export function parseTraceLab(text: string, path: string, options: OpenSourceOptions): { rounds: RoundBlockRequest[]; skipped: number; sessions: { session_id: string; provider: string | null; rounds: number }[] } {
-  const rows: TraceLabRow[] = [];
-  let skipped = 0;
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let o: unknown;
-    try {
-      o = JSON.parse(line);
-    } catch {
-      o = null;
-    }
-    if (!isRow(o)) {
-      skipped++;
-      options.logger.warn(`${path}:${i + 1}: not a TraceLab round row, skipped`);
-      return;
-    }
-    rows.push(o);
-  });
+  const read = readJsonLines(text, path, options.logger, (o) => (isRow(o) ? o : 'not a TraceLab round row'));
+  const rows: TraceLabRow[] = read.records.map((r) => r.value);
+  const skipped = read.skipped;
   const bySession = new Map<string, TraceLabRow[]>();
   for (const r of rows) (bySession.get(r.session_id) ?? bySession.set(r.session_id, []).get(r.session_id)!).push(r);
   let t0 = Infinity;
