@@ -4,17 +4,8 @@ import type { GenerateEvent } from '../engine.js';
 export type DoneEvent = Extract<GenerateEvent, { type: 'done' }>;
 export type StopReason = DoneEvent['stopReason'];
 
-export interface DoneFields {
-  stopReason: StopReason;
-  stopSequence?: string | undefined;
-  /** Held-back text released at the end ('' = none). */
-  trailingText?: string;
-  promptTokens: number;
-  cachedTokens: number;
-  outputTokens: number;
-  prefillMs: number;
-  decodeMs: number;
-}
+/** The done event's fields (its type, from src/serve/engine.ts); `stopSequence` may be passed as undefined. */
+export type DoneFields = Omit<DoneEvent, 'type' | 'stopSequence'> & { stopSequence?: string | undefined };
 
 export function doneEvent(f: DoneFields): DoneEvent {
   return {
