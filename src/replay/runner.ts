@@ -70,11 +70,22 @@ export function buildBody(req: PlannedRequest, o: Pick<ReplayOptions, 'content' 
   return marker ? applyCacheBust(body, marker) : body;
 }
 
+/** Run-wide state shared by every request of one replay. */
+interface RunContext {
+  o: ReplayOptions;
+  internal: AbortController;
+  /** One controller per in-flight request, aborted from here (not N listeners on one shared signal). */
+  inFlight: Set<AbortController>;
+  policy: CachePolicy;
+  records: RequestRecord[];
+  startedAt: number;
+  done: number;
+}
+
 /** Runs a replay end to end; never throws for per-request failures (they are records with ok=false). */
 export async function runReplay(o: ReplayOptions): Promise<RunResult> {
   const { clock, plan } = o;
   const internal = new AbortController();
-  // One controller per in-flight request, aborted from here (not N listeners on one shared signal).
   const inFlight = new Set<AbortController>();
   internal.signal.addEventListener('abort', () => {
     for (const c of inFlight) c.abort(internal.signal.reason);
@@ -85,93 +96,17 @@ export async function runReplay(o: ReplayOptions): Promise<RunResult> {
   const scheduler = new Scheduler(plan.requests, { timing: o.timing, speed: o.speed, clock, signal: internal.signal, spinMs: o.spinMs ?? (clock === systemClock ? DEFAULT_SPIN_MS : 0) });
   const limit = pLimit(Math.max(1, o.maxConcurrency));
   const policy = o.expectedPolicy ?? createPolicy('ideal');
-  const records: RequestRecord[] = [];
   const cpu0 = o.cpuUsage?.();
   // Wall-clock timestamps for the result; every duration (send times, lag, wall time) on the monotonic clock.
   const startedAt = clock.now();
   const t0 = clock.monotonic();
-  let done = 0;
-
-  const exec = async (req: PlannedRequest, plannedAtMs: number): Promise<void> => {
-    const sentAt = clock.monotonic();
-    const sim: SimRequest | null = req.block ?? null;
-    const lookup = sim ? policy.lookup('', sim, sentAt / 1000) : null;
-    const expected = lookup ? lookup.readTokens : null;
-    let inserted = false;
-    const insert = () => {
-      if (!inserted && sim && lookup) policy.write('', sim, clock.monotonic() / 1000, lookup);
-      inserted = true;
-    };
-    let res: BackendResult;
-    const ac = new AbortController();
-    if (internal.signal.aborted) ac.abort(internal.signal.reason);
-    inFlight.add(ac);
-    try {
-      const body = buildBody(req, o);
-      res = await sendRequest(o.backend, body, {
-        endpoint: o.endpoint,
-        apiKey: o.apiKey,
-        fetch: o.fetch,
-        clock,
-        signal: ac.signal,
-        onFirstToken: insert,
-      });
-    } catch (e) {
-      res = { ok: false, status: null, error: errorMessage(e), ttftMs: null, itlMs: [], e2eMs: null, promptTokens: null, cachedTokens: null, outputTokens: null, outputText: '', stopReason: null };
-    } finally {
-      inFlight.delete(ac);
-    }
-    if (res.ok) insert();
-    let outputTokens = res.outputTokens;
-    let outSrc: RequestRecord['output_tokens_source'] = outputTokens === null ? null : 'server';
-    if (outputTokens === null && res.outputText && o.countTokens) {
-      outputTokens = o.countTokens(res.outputText);
-      outSrc = 'tokenizer';
-    }
-    const r = req.recorded;
-    records.push({
-      id: req.id,
-      index: req.index,
-      conversation_id: req.conversationId,
-      agent: req.agentKey,
-      ok: res.ok,
-      status: res.status,
-      error: res.error,
-      planned_at_ms: plannedAtMs - startedAt,
-      sent_at_ms: sentAt - startedAt,
-      schedule_lag_ms: sentAt - plannedAtMs,
-      ttft_ms: res.ttftMs,
-      itl_ms: res.itlMs,
-      tpot_ms: tpotOf(res.ttftMs, res.e2eMs, outputTokens),
-      e2e_ms: res.e2eMs,
-      output_tokens: outputTokens,
-      output_tokens_source: outSrc,
-      prompt_tokens: res.promptTokens,
-      cached_tokens: res.cachedTokens,
-      expected_cached_tokens: expected,
-      expected_prompt_tokens: sim ? sim.inputTokens : null,
-      stop_reason: res.stopReason,
-      gap_kind: req.gapKind,
-      copy: req.copy,
-      recorded: {
-        offset_ms: req.offsetMs,
-        ttft_ms: r.ttftMs,
-        api_ms: r.apiMs,
-        prompt_tokens: r.promptTokens,
-        output_tokens: r.outputTokens,
-        cache_read_tokens: r.cacheReadTokens,
-        think_ms: r.thinkMs,
-      },
-    });
-    done++;
-    o.onProgress?.(done, plan.requests.length);
-  };
+  const ctx: RunContext = { o, internal, inFlight, policy, records: [], startedAt, done: 0 };
 
   const tasks: Promise<void>[] = [];
   for await (const d of scheduler.dispatches()) {
     const id = d.request.id;
     tasks.push(
-      limit(() => exec(d.request, d.plannedAtMs)).finally(() => scheduler.complete(id)),
+      limit(() => execRequest(ctx, d.request, d.plannedAtMs)).finally(() => scheduler.complete(id)),
     );
   }
   await Promise.allSettled(tasks);
@@ -180,21 +115,119 @@ export async function runReplay(o: ReplayOptions): Promise<RunResult> {
   const wallMs = clock.monotonic() - t0;
   const cpu1 = o.cpuUsage?.();
   const cpuMs = cpu0 && cpu1 ? (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / 1000 : 0;
+  return buildRunResult(o, ctx.records, { interrupted: internal.signal.aborted, startedAt, finishedAt, wallMs, cpuMs });
+}
+
+/** Sends one request (looking up / writing the expected cache) and appends its record. */
+async function execRequest(ctx: RunContext, req: PlannedRequest, plannedAtMs: number): Promise<void> {
+  const { o, policy, internal, inFlight } = ctx;
+  const { clock } = o;
+  const sentAt = clock.monotonic();
+  const sim: SimRequest | null = req.block ?? null;
+  const lookup = sim ? policy.lookup('', sim, sentAt / 1000) : null;
+  const expected = lookup ? lookup.readTokens : null;
+  let inserted = false;
+  const insert = () => {
+    if (!inserted && sim && lookup) policy.write('', sim, clock.monotonic() / 1000, lookup);
+    inserted = true;
+  };
+  let res: BackendResult;
+  const ac = new AbortController();
+  if (internal.signal.aborted) ac.abort(internal.signal.reason);
+  inFlight.add(ac);
+  try {
+    const body = buildBody(req, o);
+    res = await sendRequest(o.backend, body, {
+      endpoint: o.endpoint,
+      apiKey: o.apiKey,
+      fetch: o.fetch,
+      clock,
+      signal: ac.signal,
+      onFirstToken: insert,
+    });
+  } catch (e) {
+    res = { ok: false, status: null, error: errorMessage(e), ttftMs: null, itlMs: [], e2eMs: null, promptTokens: null, cachedTokens: null, outputTokens: null, outputText: '', stopReason: null };
+  } finally {
+    inFlight.delete(ac);
+  }
+  if (res.ok) insert();
+  ctx.records.push(requestRecord(o, req, res, { plannedAtMs, sentAt, startedAt: ctx.startedAt, expected, sim }));
+  ctx.done++;
+  o.onProgress?.(ctx.done, o.plan.requests.length);
+}
+
+/** The result record of one sent request (output tokens counted client-side when the server reports none). */
+function requestRecord(
+  o: ReplayOptions,
+  req: PlannedRequest,
+  res: BackendResult,
+  at: { plannedAtMs: number; sentAt: number; startedAt: number; expected: number | null; sim: SimRequest | null },
+): RequestRecord {
+  const { plannedAtMs, sentAt, startedAt, expected, sim } = at;
+  let outputTokens = res.outputTokens;
+  let outSrc: RequestRecord['output_tokens_source'] = outputTokens === null ? null : 'server';
+  if (outputTokens === null && res.outputText && o.countTokens) {
+    outputTokens = o.countTokens(res.outputText);
+    outSrc = 'tokenizer';
+  }
+  const r = req.recorded;
+  return {
+    id: req.id,
+    index: req.index,
+    conversation_id: req.conversationId,
+    agent: req.agentKey,
+    ok: res.ok,
+    status: res.status,
+    error: res.error,
+    planned_at_ms: plannedAtMs - startedAt,
+    sent_at_ms: sentAt - startedAt,
+    schedule_lag_ms: sentAt - plannedAtMs,
+    ttft_ms: res.ttftMs,
+    itl_ms: res.itlMs,
+    tpot_ms: tpotOf(res.ttftMs, res.e2eMs, outputTokens),
+    e2e_ms: res.e2eMs,
+    output_tokens: outputTokens,
+    output_tokens_source: outSrc,
+    prompt_tokens: res.promptTokens,
+    cached_tokens: res.cachedTokens,
+    expected_cached_tokens: expected,
+    expected_prompt_tokens: sim ? sim.inputTokens : null,
+    stop_reason: res.stopReason,
+    gap_kind: req.gapKind,
+    copy: req.copy,
+    recorded: {
+      offset_ms: req.offsetMs,
+      ttft_ms: r.ttftMs,
+      api_ms: r.apiMs,
+      prompt_tokens: r.promptTokens,
+      output_tokens: r.outputTokens,
+      cache_read_tokens: r.cacheReadTokens,
+      think_ms: r.thinkMs,
+    },
+  };
+}
+
+/** Sorts the records, summarises them and assembles the run result with its config and validity. */
+function buildRunResult(
+  o: ReplayOptions,
+  records: RequestRecord[],
+  run: { interrupted: boolean; startedAt: number; finishedAt: number; wallMs: number; cpuMs: number },
+): RunResult {
+  const { plan } = o;
   records.sort((a, b) => a.index - b.index);
-  const interrupted = internal.signal.aborted;
   const summary = summarize(records, {
     total: plan.requests.length,
-    wallMs,
+    wallMs: run.wallMs,
     recordedWallMs: plan.recordedWallMs,
     slo: o.slo,
-    cpuMs,
+    cpuMs: run.cpuMs,
   });
-  const status = interrupted ? 'interrupted' : 'complete';
+  const status = run.interrupted ? 'interrupted' : 'complete';
   return {
     schema: RESULT_SCHEMA,
     status,
-    started_at: new Date(startedAt).toISOString(),
-    finished_at: new Date(finishedAt).toISOString(),
+    started_at: new Date(run.startedAt).toISOString(),
+    finished_at: new Date(run.finishedAt).toISOString(),
     config: {
       trace: plan.traceName,
       endpoint: o.endpoint,

@@ -6,7 +6,7 @@ import { ApiCacheModel } from './api-cache-model.js';
 import { buildCatalog } from './content.js';
 import { renderRow, outputText, type SimExchange } from './render-row.js';
 import { Rng } from './rng.js';
-import { mainAgent, type AgentKind, type AgentScript, type PlannedRequest, type SessionSpec } from './session-model.js';
+import { mainAgent, type AgentKind, type AgentScript, type PlannedRequest, type SessionSpec, type Step } from './session-model.js';
 
 /**
  * `trace synth`: a deterministic generator of realistic agentic Claude Code sessions. A small discrete-event
@@ -89,23 +89,49 @@ interface QueueItem {
   value: unknown;
 }
 
+/** The simulation's mutable state, shared by the event loop and the API model. */
+interface Sim {
+  tokenizer: Tokenizer;
+  cache: ApiCacheModel;
+  idRng: Rng;
+  timeRng: Rng;
+  exchanges: { x: SimExchange; meta: Omit<SynthRecordMeta, 'id'> }[];
+  queue: QueueItem[];
+  order: number;
+}
+
 export function generateSynthetic(options: Partial<SynthOptions> = {}): SynthResult {
   const o: SynthOptions = { ...DEFAULT_SYNTH, ...options };
   const tokenizer = o.tokenizer ?? chars4Tokenizer;
   const root = new Rng(o.seed);
   const catalog = buildCatalog(root.fork('catalog'));
-  const idRng = root.fork('ids');
-  const timeRng = root.fork('timing');
-  const cache = new ApiCacheModel({ tokenizer });
-  const deviceId = root.fork('device').hex(64);
-  const exchanges: { x: SimExchange; meta: Omit<SynthRecordMeta, 'id'> }[] = [];
-
-  const queue: QueueItem[] = [];
-  let order = 0;
-  const schedule = (at: number, proc: Proc, value?: unknown) => {
-    queue.push({ at, order: order++, proc, value });
+  const sim: Sim = {
+    tokenizer,
+    idRng: root.fork('ids'),
+    timeRng: root.fork('timing'),
+    cache: new ApiCacheModel({ tokenizer }),
+    exchanges: [],
+    queue: [],
+    order: 0,
   };
+  const deviceId = root.fork('device').hex(64);
+  scheduleSessions(sim, o, root, catalog, deviceId);
+  runSimulation(sim);
+  return summarizeExchanges(sim.exchanges, o);
+}
 
+function schedule(sim: Sim, at: number, proc: Proc, value?: unknown): void {
+  sim.queue.push({ at, order: sim.order++, proc, value });
+}
+
+/** One main agent per session, the sessions spaced apart by a random gap. */
+function scheduleSessions(
+  sim: Sim,
+  o: SynthOptions,
+  root: Rng,
+  catalog: ReturnType<typeof buildCatalog>,
+  deviceId: string,
+): void {
   const sessionRng = root.fork('sessions');
   let offset = 0;
   for (let s = 0; s < o.sessions; s++) {
@@ -121,54 +147,60 @@ export function generateSynthetic(options: Partial<SynthOptions> = {}): SynthRes
       brokenStream: s === 1,
       workdir: `/home/dev/project-${s + 1}`,
     };
-    schedule(o.startMs + offset, { gen: mainAgent(spec), sessionIndex: s });
+    schedule(sim, o.startMs + offset, { gen: mainAgent(spec), sessionIndex: s });
   }
+}
 
-  const send = (req: PlannedRequest, at: number, sessionIndex: number, retry: boolean): { endMs: number } => {
-    const family = req.body.model.includes('haiku') ? TIMING.haiku : TIMING.opus;
-    const look = cache.lookup(req.body, at);
-    const outTokens = Math.max(1, tokenizer.count(outputText(req.content)));
-    const uncached = look.usage.input_tokens + look.usage.cache_creation_input_tokens;
-    const ttft =
-      family.baseMs * timeRng.lognormal(1, 1.25) +
-      uncached * family.uncachedMsPerToken +
-      look.usage.cache_read_input_tokens * family.cachedMsPerToken;
-    const duration = ttft + outTokens * family.decodeMsPerToken * timeRng.lognormal(1, 1.1);
-    cache.commit(look, at + ttft);
-    const message: AssistantMessage = {
-      id: 'msg_' + idRng.hex(24),
-      type: 'message',
-      role: 'assistant',
-      model: req.body.model,
-      content: req.content,
-      stop_reason: req.stopReason,
-      stop_sequence: null,
-      usage: { ...look.usage, output_tokens: outTokens },
-    };
-    const x: SimExchange = {
-      id: idRng.uuid(),
-      seq: 0,
-      startedAtMs: Math.round(at * 10) / 10,
-      // Non-streaming: the whole JSON arrives at the end, so the first byte comes just before the last.
-      ttftMs: Math.round((req.body.stream ? ttft : duration - 1) * 10) / 10,
-      durationMs: Math.round(duration * 10) / 10,
-      body: req.body,
-      message,
-      requestId: 'req_' + idRng.hex(24),
-    };
-    if (req.breakStream && req.body.stream) {
-      // The stream dies partway through decoding; Claude Code resends the same turn without streaming.
-      const brokenAt = ttft + (duration - ttft) * timeRng.range(0.2, 0.6);
-      x.durationMs = Math.round(brokenAt * 10) / 10;
-      x.brokenAtMs = x.durationMs;
-      exchanges.push({ x, meta: { kind: req.kind, sessionIndex, retry } });
-      const resendAt = at + brokenAt + timeRng.range(300, 1500);
-      return send({ ...req, breakStream: false, body: { ...req.body, stream: false } }, resendAt, sessionIndex, true);
-    }
-    exchanges.push({ x, meta: { kind: req.kind, sessionIndex, retry } });
-    return { endMs: at + duration };
+/** Sends one request to the modelled API (cache + timing), records the exchange, and resends a broken stream. */
+function send(sim: Sim, req: PlannedRequest, at: number, sessionIndex: number, retry: boolean): { endMs: number } {
+  const { cache, idRng, timeRng } = sim;
+  const family = req.body.model.includes('haiku') ? TIMING.haiku : TIMING.opus;
+  const look = cache.lookup(req.body, at);
+  const outTokens = Math.max(1, sim.tokenizer.count(outputText(req.content)));
+  const uncached = look.usage.input_tokens + look.usage.cache_creation_input_tokens;
+  const ttft =
+    family.baseMs * timeRng.lognormal(1, 1.25) +
+    uncached * family.uncachedMsPerToken +
+    look.usage.cache_read_input_tokens * family.cachedMsPerToken;
+  const duration = ttft + outTokens * family.decodeMsPerToken * timeRng.lognormal(1, 1.1);
+  cache.commit(look, at + ttft);
+  const message: AssistantMessage = {
+    id: 'msg_' + idRng.hex(24),
+    type: 'message',
+    role: 'assistant',
+    model: req.body.model,
+    content: req.content,
+    stop_reason: req.stopReason,
+    stop_sequence: null,
+    usage: { ...look.usage, output_tokens: outTokens },
   };
+  const x: SimExchange = {
+    id: idRng.uuid(),
+    seq: 0,
+    startedAtMs: Math.round(at * 10) / 10,
+    // Non-streaming: the whole JSON arrives at the end, so the first byte comes just before the last.
+    ttftMs: Math.round((req.body.stream ? ttft : duration - 1) * 10) / 10,
+    durationMs: Math.round(duration * 10) / 10,
+    body: req.body,
+    message,
+    requestId: 'req_' + idRng.hex(24),
+  };
+  if (req.breakStream && req.body.stream) {
+    // The stream dies partway through decoding; Claude Code resends the same turn without streaming.
+    const brokenAt = ttft + (duration - ttft) * timeRng.range(0.2, 0.6);
+    x.durationMs = Math.round(brokenAt * 10) / 10;
+    x.brokenAtMs = x.durationMs;
+    sim.exchanges.push({ x, meta: { kind: req.kind, sessionIndex, retry } });
+    const resendAt = at + brokenAt + timeRng.range(300, 1500);
+    return send(sim, { ...req, breakStream: false, body: { ...req.body, stream: false } }, resendAt, sessionIndex, true);
+  }
+  sim.exchanges.push({ x, meta: { kind: req.kind, sessionIndex, retry } });
+  return { endMs: at + duration };
+}
 
+/** The discrete-event loop: runs each agent script's next step in time order until every script is done. */
+function runSimulation(sim: Sim): void {
+  const { queue } = sim;
   let guard = 0;
   while (queue.length > 0) {
     if (++guard > 1_000_000) throw new Error('synth: runaway simulation');
@@ -180,42 +212,49 @@ export function generateSynthetic(options: Partial<SynthOptions> = {}): SynthRes
       proc.onDone?.(r.value, at);
       continue;
     }
-    const step = r.value;
-    switch (step.kind) {
-      case 'send': {
-        const { endMs } = send(step.request, at, proc.sessionIndex, false);
-        schedule(endMs, proc);
+    runStep(sim, r.value, proc, at);
+  }
+}
+
+function runStep(sim: Sim, step: Step, proc: Proc, at: number): void {
+  const { timeRng } = sim;
+  switch (step.kind) {
+    case 'send': {
+      const { endMs } = send(sim, step.request, at, proc.sessionIndex, false);
+      schedule(sim, endMs, proc);
+      break;
+    }
+    case 'sleep':
+      schedule(sim, at + step.ms, proc);
+      break;
+    case 'fork':
+      schedule(sim, at + timeRng.range(5, 60), { gen: step.child, sessionIndex: proc.sessionIndex });
+      schedule(sim, at, proc);
+      break;
+    case 'spawn': {
+      const results: string[] = new Array(step.children.length).fill('');
+      let left = step.children.length;
+      if (left === 0) {
+        schedule(sim, at, proc, results);
         break;
       }
-      case 'sleep':
-        schedule(at + step.ms, proc);
-        break;
-      case 'fork':
-        schedule(at + timeRng.range(5, 60), { gen: step.child, sessionIndex: proc.sessionIndex });
-        schedule(at, proc);
-        break;
-      case 'spawn': {
-        const results: string[] = new Array(step.children.length).fill('');
-        let left = step.children.length;
-        if (left === 0) {
-          schedule(at, proc, results);
-          break;
-        }
-        step.children.forEach((gen, i) => {
-          schedule(at + timeRng.range(5, 150), {
-            gen,
-            sessionIndex: proc.sessionIndex,
-            onDone: (value, doneAt) => {
-              results[i] = value;
-              if (--left === 0) schedule(doneAt + timeRng.range(20, 200), proc, results);
-            },
-          });
+      step.children.forEach((gen, i) => {
+        schedule(sim, at + timeRng.range(5, 150), {
+          gen,
+          sessionIndex: proc.sessionIndex,
+          onDone: (value, doneAt) => {
+            results[i] = value;
+            if (--left === 0) schedule(sim, doneAt + timeRng.range(20, 200), proc, results);
+          },
         });
-        break;
-      }
+      });
+      break;
     }
   }
+}
 
+/** Numbers the exchanges in start order, renders them to rows and totals them into the summary. */
+function summarizeExchanges(exchanges: Sim['exchanges'], o: SynthOptions): SynthResult {
   exchanges.sort((a, b) => a.x.startedAtMs - b.x.startedAtMs);
   exchanges.forEach((e, i) => (e.x.seq = i + 1));
   const rows = exchanges.map((e) => renderRow(e.x));

@@ -81,137 +81,211 @@ function opaqueTokens(key: string, n: number): Uint32Array {
  * usage (API context − our message tokens) and shared by every agent with that key.
  */
 export function buildBlockRequests(source: Iterable<TraceRequest>, opts: BlockModelOptions): BlockModelResult {
-  const bs = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-  const ids = opts.ids ?? new HashIdAllocator();
-  const linkOf = opts.linkOf ?? defaultLink;
-  const tokCache = new Map<string, ArrayLike<number>>();
-  const tok = (text: string): ArrayLike<number> => {
-    let t = tokCache.get(text);
-    if (!t) {
-      t = opts.tokenizer.encode(text);
-      tokCache.set(text, t);
-    }
-    return t;
+  const st: BlockModelState = {
+    bs: opts.blockSize ?? DEFAULT_BLOCK_SIZE,
+    ids: opts.ids ?? new HashIdAllocator(),
+    hasher: opts.hasher,
+    tokenizer: opts.tokenizer,
+    tokCache: new Map(),
+    opaqueSize: new Map(),
+    opaqueWarm: new Map(),
+    t0: null,
+    lastEnd: new Map(),
+    seq: 0,
   };
-  const opaqueSize = new Map<string, number>();
-  const opaqueWarm = new Map<string, number>();
+  const linkOf = opts.linkOf ?? defaultLink;
   const out: ModeledBlockRequest[] = [];
-  let t0: number | null = null;
   let skipped = 0;
-  const lastEnd = new Map<string, number>(); // agent → end time (s) of its previous request
-  let seq = 0;
   for (const r of source) {
     if (!r.body || !Array.isArray(r.body.messages) || (r.endpoint && !r.endpoint.startsWith('/v1/messages')) || r.endpoint.includes('count_tokens')) {
       skipped++;
       continue;
     }
-    const link = linkOf(r);
-    const segs = promptSegments(r.body);
-    const parts: ArrayLike<number>[] = [];
-    const segmentEnds: number[] = [];
-    const breakpoints: number[] = [];
-    const longTtl: number[] = [];
-    let total = 0;
-    let toolTokens = 0;
-    let systemTokens = 0;
-    let opaque = 0;
-    let prewarmed = 0;
-    if (!r.bodyComplete) {
-      const key = `${r.hints?.isSidechain || link.parentAgentId ? 'subagent' : 'main'}:${r.model ?? ''}`;
-      let size = opaqueSize.get(key);
-      if (size === undefined) {
-        const ctx = r.usage ? contextTokens(r.usage) : null;
-        if (ctx !== null) {
-          let msgTokens = 0;
-          for (const s of segs) if (s.kind === 'message') msgTokens += tok(s.text).length;
-          size = Math.max(0, ctx - msgTokens);
-          opaqueSize.set(key, size);
-          opaqueWarm.set(key, Math.min(size, r.usage?.cache_read_input_tokens ?? 0));
-        }
-      }
-      if (size && size > 0) {
-        opaque = size;
-        prewarmed = opaqueWarm.get(key) ?? 0;
-        parts.push(opaqueTokens(key, size));
-        total += size;
-        systemTokens += size;
-        // The part another session had cached is a prefix of its own (a content-block end the API can hit).
-        if (prewarmed > 0 && prewarmed < size) segmentEnds.push(prewarmed);
-        segmentEnds.push(total);
-        // Claude Code marks the end of the system prompt with cache_control.
-        breakpoints.push(total);
-      }
-    }
-    for (const s of segs) {
-      const t = tok(s.text);
-      parts.push(t);
-      total += t.length;
-      if (s.kind === 'tool') toolTokens += t.length;
-      else if (s.kind === 'system') systemTokens += t.length;
-      segmentEnds.push(total);
-      if (s.cacheControl) {
-        breakpoints.push(total);
-        if (s.cacheTtl === '1h') longTtl.push(total);
-      }
-    }
-    // Sources without cache_control markers (JSONL) or top-level automatic caching: Claude Code / the API mark the last block.
-    const topLevelCc = Boolean((r.body as { cache_control?: unknown }).cache_control);
-    if ((!r.bodyComplete || topLevelCc) && total > 0 && breakpoints[breakpoints.length - 1] !== total) breakpoints.push(total);
-    // Hash full blocks across segment boundaries.
-    const flat = new Uint32Array(total);
-    let off = 0;
-    for (const p of parts) {
-      for (let i = 0; i < p.length; i++) flat[off + i] = p[i]! >>> 0;
-      off += p.length;
-    }
-    const nFull = Math.floor(total / bs);
-    const hashIds = new Array<number>(nFull);
-    let parent = '';
-    for (let b = 0; b < nFull; b++) {
-      parent = opts.hasher.hashBlock(parent, flat, b * bs, (b + 1) * bs);
-      hashIds[b] = ids.idOf(parent);
-    }
-    const startMs = r.startedAtMs ?? r.endedAtMs ?? null;
-    if (t0 === null && startMs !== null) t0 = startMs;
-    const t = startMs !== null && t0 !== null ? (startMs - t0) / 1000 : seq;
-    const apiTime =
-      r.durationMs !== null ? r.durationMs / 1000 : r.startedAtMs !== null && r.endedAtMs !== null ? (r.endedAtMs - r.startedAtMs) / 1000 : null;
-    const prevEnd = lastEnd.get(link.agentId);
-    const thinkTime = prevEnd === undefined ? 0 : Math.max(0, +(t - prevEnd).toFixed(3));
-    lastEnd.set(link.agentId, t + (apiTime ?? 0));
-    const msgs = r.body.messages;
-    const lastUser = [...msgs].reverse().find((m) => m.role === 'user');
-    const inputTypes = lastUser ? (typeof lastUser.content === 'string' ? ['text'] : [...new Set(lastUser.content.map((b) => b.type))]) : [];
-    const outputTypes = r.response ? [...new Set(r.response.content.map((b) => b.type))] : [];
-    out.push({
-      id: r.id,
-      requestId: r.id,
-      conversationId: link.conversationId,
-      agentId: link.agentId,
-      parentAgentId: link.parentAgentId,
-      t,
-      model: r.model,
-      inputTokens: total,
-      outputTokens: r.usage?.output_tokens ?? 0,
-      hashIds,
-      blockSize: bs,
-      breakpoints,
-      ...(longTtl.length ? { longTtlBreakpoints: longTtl } : {}),
-      segmentEnds,
-      apiTime,
-      thinkTime,
-      ttft: r.ttftMs !== null ? r.ttftMs / 1000 : null,
-      usage: r.usage,
-      stopReason: r.stopReason,
-      toolTokens,
-      systemTokens,
-      inputTypes,
-      outputTypes,
-      opaquePrefixTokens: opaque,
-      prewarmedTokens: prewarmed,
-    });
-    seq++;
+    out.push(modelRequest(st, r, r.body, linkOf(r)));
+    st.seq++;
   }
   out.sort((a, b) => a.t - b.t);
-  return { requests: out, blockSize: bs, uniqueBlocks: ids.size, distinctSegments: tokCache.size, skipped };
+  return { requests: out, blockSize: st.bs, uniqueBlocks: st.ids.size, distinctSegments: st.tokCache.size, skipped };
+}
+
+/** State carried across the requests of one buildBlockRequests call. */
+interface BlockModelState {
+  bs: number;
+  ids: HashIdAllocator;
+  hasher: ChainHasher;
+  tokenizer: Tokenizer;
+  /** Segment text → tokens (each distinct segment tokenised once). */
+  tokCache: Map<string, ArrayLike<number>>;
+  /** Opaque-prefix key → inferred size / pre-warmed leading tokens. */
+  opaqueSize: Map<string, number>;
+  opaqueWarm: Map<string, number>;
+  t0: number | null;
+  /** agent → end time (s) of its previous request */
+  lastEnd: Map<string, number>;
+  seq: number;
+}
+
+type RequestBody = NonNullable<TraceRequest['body']>;
+
+/** The tokenised prompt of one request: its parts in order and the offsets the cache model needs. */
+interface PromptLayout {
+  parts: ArrayLike<number>[];
+  segmentEnds: number[];
+  breakpoints: number[];
+  longTtl: number[];
+  total: number;
+  toolTokens: number;
+  systemTokens: number;
+  opaque: number;
+  prewarmed: number;
+}
+
+function tok(st: BlockModelState, text: string): ArrayLike<number> {
+  let t = st.tokCache.get(text);
+  if (!t) {
+    t = st.tokenizer.encode(text);
+    st.tokCache.set(text, t);
+  }
+  return t;
+}
+
+function modelRequest(st: BlockModelState, r: TraceRequest, body: RequestBody, link: RequestLink): ModeledBlockRequest {
+  const layout = layoutPrompt(st, r, body, link);
+  const { total, breakpoints, longTtl, segmentEnds } = layout;
+  const hashIds = hashFullBlocks(st, layout.parts, total);
+  const { t, apiTime, thinkTime } = requestTiming(st, r, link);
+  const msgs = body.messages;
+  const lastUser = [...msgs].reverse().find((m) => m.role === 'user');
+  const inputTypes = lastUser ? (typeof lastUser.content === 'string' ? ['text'] : [...new Set(lastUser.content.map((b) => b.type))]) : [];
+  const outputTypes = r.response ? [...new Set(r.response.content.map((b) => b.type))] : [];
+  return {
+    id: r.id,
+    requestId: r.id,
+    conversationId: link.conversationId,
+    agentId: link.agentId,
+    parentAgentId: link.parentAgentId,
+    t,
+    model: r.model,
+    inputTokens: total,
+    outputTokens: r.usage?.output_tokens ?? 0,
+    hashIds,
+    blockSize: st.bs,
+    breakpoints,
+    ...(longTtl.length ? { longTtlBreakpoints: longTtl } : {}),
+    segmentEnds,
+    apiTime,
+    thinkTime,
+    ttft: r.ttftMs !== null ? r.ttftMs / 1000 : null,
+    usage: r.usage,
+    stopReason: r.stopReason,
+    toolTokens: layout.toolTokens,
+    systemTokens: layout.systemTokens,
+    inputTypes,
+    outputTypes,
+    opaquePrefixTokens: layout.opaque,
+    prewarmedTokens: layout.prewarmed,
+  };
+}
+
+/** Tokenises the prompt (opaque prefix, then tools → system → messages) and records segment ends and breakpoints. */
+function layoutPrompt(st: BlockModelState, r: TraceRequest, body: RequestBody, link: RequestLink): PromptLayout {
+  const segs = promptSegments(body);
+  const L: PromptLayout = {
+    parts: [],
+    segmentEnds: [],
+    breakpoints: [],
+    longTtl: [],
+    total: 0,
+    toolTokens: 0,
+    systemTokens: 0,
+    opaque: 0,
+    prewarmed: 0,
+  };
+  if (!r.bodyComplete) addOpaquePrefix(st, r, link, segs, L);
+  for (const s of segs) {
+    const t = tok(st, s.text);
+    L.parts.push(t);
+    L.total += t.length;
+    if (s.kind === 'tool') L.toolTokens += t.length;
+    else if (s.kind === 'system') L.systemTokens += t.length;
+    L.segmentEnds.push(L.total);
+    if (s.cacheControl) {
+      L.breakpoints.push(L.total);
+      if (s.cacheTtl === '1h') L.longTtl.push(L.total);
+    }
+  }
+  // Sources without cache_control markers (JSONL) or top-level automatic caching: Claude Code / the API mark the last block.
+  const topLevelCc = Boolean((body as { cache_control?: unknown }).cache_control);
+  if ((!r.bodyComplete || topLevelCc) && L.total > 0 && L.breakpoints[L.breakpoints.length - 1] !== L.total) L.breakpoints.push(L.total);
+  return L;
+}
+
+/** Stands in for the tools+system a source lacked: an opaque prefix whose size is inferred once per key. */
+function addOpaquePrefix(
+  st: BlockModelState,
+  r: TraceRequest,
+  link: RequestLink,
+  segs: ReturnType<typeof promptSegments>,
+  L: PromptLayout,
+): void {
+  const key = `${r.hints?.isSidechain || link.parentAgentId ? 'subagent' : 'main'}:${r.model ?? ''}`;
+  let size = st.opaqueSize.get(key);
+  if (size === undefined) {
+    const ctx = r.usage ? contextTokens(r.usage) : null;
+    if (ctx !== null) {
+      let msgTokens = 0;
+      for (const s of segs) if (s.kind === 'message') msgTokens += tok(st, s.text).length;
+      size = Math.max(0, ctx - msgTokens);
+      st.opaqueSize.set(key, size);
+      st.opaqueWarm.set(key, Math.min(size, r.usage?.cache_read_input_tokens ?? 0));
+    }
+  }
+  if (size && size > 0) {
+    L.opaque = size;
+    L.prewarmed = st.opaqueWarm.get(key) ?? 0;
+    L.parts.push(opaqueTokens(key, size));
+    L.total += size;
+    L.systemTokens += size;
+    // The part another session had cached is a prefix of its own (a content-block end the API can hit).
+    if (L.prewarmed > 0 && L.prewarmed < size) L.segmentEnds.push(L.prewarmed);
+    L.segmentEnds.push(L.total);
+    // Claude Code marks the end of the system prompt with cache_control.
+    L.breakpoints.push(L.total);
+  }
+}
+
+/** Chain-hashes every FULL block across segment boundaries and maps each hash to its sequential id. */
+function hashFullBlocks(st: BlockModelState, parts: ArrayLike<number>[], total: number): number[] {
+  const bs = st.bs;
+  const flat = new Uint32Array(total);
+  let off = 0;
+  for (const p of parts) {
+    for (let i = 0; i < p.length; i++) flat[off + i] = p[i]! >>> 0;
+    off += p.length;
+  }
+  const nFull = Math.floor(total / bs);
+  const hashIds = new Array<number>(nFull);
+  let parent = '';
+  for (let b = 0; b < nFull; b++) {
+    parent = st.hasher.hashBlock(parent, flat, b * bs, (b + 1) * bs);
+    hashIds[b] = st.ids.idOf(parent);
+  }
+  return hashIds;
+}
+
+/** Start time relative to the first request (s), API time, and think time since the agent's previous request. */
+function requestTiming(
+  st: BlockModelState,
+  r: TraceRequest,
+  link: RequestLink,
+): { t: number; apiTime: number | null; thinkTime: number } {
+  const startMs = r.startedAtMs ?? r.endedAtMs ?? null;
+  if (st.t0 === null && startMs !== null) st.t0 = startMs;
+  const t = startMs !== null && st.t0 !== null ? (startMs - st.t0) / 1000 : st.seq;
+  const apiTime =
+    r.durationMs !== null ? r.durationMs / 1000 : r.startedAtMs !== null && r.endedAtMs !== null ? (r.endedAtMs - r.startedAtMs) / 1000 : null;
+  const prevEnd = st.lastEnd.get(link.agentId);
+  const thinkTime = prevEnd === undefined ? 0 : Math.max(0, +(t - prevEnd).toFixed(3));
+  st.lastEnd.set(link.agentId, t + (apiTime ?? 0));
+  return { t, apiTime, thinkTime };
 }

@@ -1,25 +1,19 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
-import { Agent } from 'undici';
 import type { CliContext } from '../context.js';
 import type { RegisterCommand } from './index.js';
 import { optionalNumber, parseInteger } from '../options.js';
 import { FailedError, UsageError } from '../../shared/errors.js';
 import { createProgress, fmtMs, fmtNum, fmtPct, printJson, table } from '../output.js';
 import { getBackend } from '../../replay/backends/index.js';
-import { undiciTransport } from '../../replay/transport.js';
-import { loadPlan } from '../../replay/load-plan.js';
-import { ensureWritableDir, DEFAULT_MAX_FAILED_FRACTION, type RunResult } from '../../replay/results.js';
-import { selectRequest } from '../../replay/plan-transforms.js';
-import { killAllServersSync } from '../../replay/managed-server.js';
+import { DEFAULT_MAX_FAILED_FRACTION, type RunResult } from '../../replay/results.js';
 import { WARMUP_MODES, type WarmupMode } from '../../replay/warmup.js';
-import { runSeries, type SeriesResult } from '../../pipelines/replay-series.js';
+import type { SeriesEvent, SeriesResult } from '../../pipelines/replay-series.js';
+import { runReplayCommand, type ReplayCommandSettings } from '../../pipelines/replay-command.js';
 import type { CapacityReport } from '../../replay/capacity.js';
-import { getTokenizer } from '../../analyze/tokenizers/index.js';
 import type { ContentMode, TimingMode } from '../../replay/types.js';
 import type { RunSummary } from '../../replay/metrics.js';
-import { resolveSourcePath } from '../../store/target.js';
 
 interface ReplayCliOptions {
   endpoint?: string;
@@ -185,116 +179,97 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CliContex
     .option('--label <text>', 'free-form label for this run (shown by trace compare)')
     .option('--json', 'print { runs, servers, capacity } as JSON')
     .action(async (source: string, opts: ReplayCliOptions) => {
-      const backend = getBackend(opts.api);
-      const timing = opts.timing as TimingMode;
-      if (!['think', 'recorded', 'fast'].includes(timing)) throw new UsageError(`--timing must be think|recorded|fast, got ${opts.timing}`);
-      const content = opts.content as ContentMode;
-      if (!['recorded', 'synthetic'].includes(content)) throw new UsageError(`--content must be recorded|synthetic, got ${opts.content}`);
-      const models = opts.model ?? [];
-      if (models.length === 0) throw new UsageError('--model is required (a model to serve, or with --endpoint the model name sent)');
-      const speed = num('--speed', opts.speed, 0)!;
-      if (!(speed > 0)) throw new UsageError('--speed must be > 0');
-      const maxConcurrency = num('--max-concurrency', opts.maxConcurrency, 1, true)!;
-      const maxTokens = opts.maxTokens === 'recorded' ? 'recorded' : num('--max-tokens', opts.maxTokens, 1, true)!;
-      const blockSize = num('--block-size', opts.blockSize, 1, true) ?? undefined;
-      const cacheBust = Boolean(opts.cacheBust);
-      const warmup = (opts.warmup ?? (cacheBust ? 'prefix' : 'load')) as WarmupMode;
-      if (!WARMUP_MODES.includes(warmup)) throw new UsageError(`--warmup must be ${WARMUP_MODES.join('|')}, got ${opts.warmup}`);
-      const repeats = opts.repeat === undefined ? (models.length > 1 ? 3 : 1) : parseInteger(opts.repeat, '--repeat', 1, 1000);
-      const maxFailedFraction = num('--max-failed-fraction', opts.maxFailedFraction, 0)!;
-      const users = parseUsers(opts.users);
-      const staggerMs = num('--stagger', opts.stagger, 0)! * 1000;
-      const idleGapCapS = num('--idle-gap-cap', opts.idleGapCap, 0);
-      let endpoint: string | null = null;
-      if (opts.endpoint !== undefined) {
-        try {
-          endpoint = new URL(opts.endpoint).href;
-        } catch {
-          throw new UsageError(`--endpoint must be an absolute URL, got ${JSON.stringify(opts.endpoint)}`);
-        }
-      } else if (opts.subagentModel) throw new UsageError('--subagent-model routes sub-agents to another model name on one --endpoint; managed runs serve one model at a time');
-      const out = resolve(ctx.cwd, opts.out);
-      ensureWritableDir(out);
-      const tokenizer = opts.tokenizer ? getTokenizer(opts.tokenizer) : getTokenizer();
-      let plan = await loadPlan(resolveSourcePath(source, ctx.cwd), {
-        content,
+      const settings = replaySettings(source, opts, ctx);
+      const { series, plan } = await runReplayCommand(settings, {
         logger: ctx.logger,
-        kind: opts.sourceKind,
-        tokenizer: tokenizer.name,
-        blockSize,
-        conversation: opts.conversation ?? null,
+        clock: ctx.clock,
+        signal: ctx.interrupted,
+        progress: createProgress(ctx),
+        serveCommand: [process.execPath, TRACE_BIN],
+        onEvent: (e) => logSeriesEvent(ctx, opts.engine, e),
       });
-      if (opts.request) plan = selectRequest(plan, opts.request);
-      const apiKey = opts.apiKey ?? (opts.api === 'openai' ? ctx.env.OPENAI_API_KEY : ctx.env.ANTHROPIC_API_KEY) ?? 'replay';
-      const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, connections: maxConcurrency * Math.max(...users) });
-      const progress = createProgress(ctx);
-      let current = '';
-      // Managed servers never outlive this process, whatever the exit path.
-      process.once('exit', killAllServersSync);
-      let series: SeriesResult;
-      try {
-        series = await runSeries({
-          plan,
-          models,
-          endpoint,
-          serve: {
-            engine: opts.engine,
-            command: [process.execPath, TRACE_BIN],
-            ...(opts.ctxSize !== undefined ? { ctxSize: parseInteger(opts.ctxSize, '--ctx-size', 16) } : {}),
-            slots: num('--slots', opts.slots, 1, true),
-            cacheBytes: num('--cache-bytes', opts.cacheBytes, 0, true),
-            threads: num('--threads', opts.threads, 1, true),
-            readyTimeoutMs: num('--ready-timeout', opts.readyTimeout, 1)! * 1000,
-          },
-          warmup,
-          repeats,
-          cacheBust,
-          users,
-          staggerMs,
-          idleGapCapS,
-          out,
-          replay: {
-            backend,
-            apiKey,
-            timing,
-            speed,
-            content,
-            maxConcurrency: maxConcurrency * Math.max(...users),
-            maxTokens,
-            slo: { ttftS: num('--slo-ttft', opts.sloTtft, 0), tpotS: num('--slo-tpot', opts.sloTpot, 0) },
-            clock: ctx.clock,
-            fetch: undiciTransport(dispatcher),
-            signal: ctx.interrupted,
-            countTokens: (t) => tokenizer.count(t),
-            cpuUsage: () => process.cpuUsage(),
-            subagentModel: opts.subagentModel ?? null,
-            maxFailedFraction,
-            config: { source: resolveSourcePath(source, ctx.cwd), source_kind: plan.sourceKind, conversation: opts.conversation ?? null, label: opts.label ?? null, api: backend.name, request: opts.request ?? null },
-          },
-          onEvent: (e) => {
-            if (e.type === 'server-starting') ctx.logger.info(`starting trace serve --engine ${opts.engine} --model ${e.model} --ctx-size ${e.ctxSize} (log: ${e.log})`);
-            else if (e.type === 'server-ready') ctx.logger.info(`server ready in ${fmtMs(e.readyMs)} at ${e.url} (pid ${e.pid})`);
-            else if (e.type === 'server-stopped') ctx.logger.info(`server for ${e.model} stopped (pid ${e.pid})`);
-            else if (e.type === 'warmup' && e.result.failed > 0) ctx.logger.warn(`warm-up: ${e.result.failed} of ${e.result.requests} requests failed: ${e.result.first_error}`);
-          },
-          onProgress: (label, done, total) => {
-            if (label !== current) {
-              progress.stop();
-              progress.start(total, `replay ${label}`);
-              current = label;
-            }
-            progress.update(done);
-          },
-        });
-      } finally {
-        progress.stop();
-        await dispatcher.destroy().catch(() => {});
-        killAllServersSync();
-        process.removeListener('exit', killAllServersSync);
-      }
       printSeries(ctx, series, opts.json === true, plan.requests.length, plan.traceName);
     });
 };
+
+/** Parses and validates the flags (usage errors before anything runs). */
+function replaySettings(source: string, opts: ReplayCliOptions, ctx: CliContext): ReplayCommandSettings {
+  const backend = getBackend(opts.api);
+  const timing = opts.timing as TimingMode;
+  if (!['think', 'recorded', 'fast'].includes(timing)) throw new UsageError(`--timing must be think|recorded|fast, got ${opts.timing}`);
+  const content = opts.content as ContentMode;
+  if (!['recorded', 'synthetic'].includes(content)) throw new UsageError(`--content must be recorded|synthetic, got ${opts.content}`);
+  const models = opts.model ?? [];
+  if (models.length === 0) throw new UsageError('--model is required (a model to serve, or with --endpoint the model name sent)');
+  const speed = num('--speed', opts.speed, 0)!;
+  if (!(speed > 0)) throw new UsageError('--speed must be > 0');
+  const maxConcurrency = num('--max-concurrency', opts.maxConcurrency, 1, true)!;
+  const maxTokens = opts.maxTokens === 'recorded' ? 'recorded' : num('--max-tokens', opts.maxTokens, 1, true)!;
+  const blockSize = num('--block-size', opts.blockSize, 1, true) ?? undefined;
+  const cacheBust = Boolean(opts.cacheBust);
+  const warmup = (opts.warmup ?? (cacheBust ? 'prefix' : 'load')) as WarmupMode;
+  if (!WARMUP_MODES.includes(warmup)) throw new UsageError(`--warmup must be ${WARMUP_MODES.join('|')}, got ${opts.warmup}`);
+  const repeats = opts.repeat === undefined ? (models.length > 1 ? 3 : 1) : parseInteger(opts.repeat, '--repeat', 1, 1000);
+  const maxFailedFraction = num('--max-failed-fraction', opts.maxFailedFraction, 0)!;
+  const users = parseUsers(opts.users);
+  const staggerMs = num('--stagger', opts.stagger, 0)! * 1000;
+  const idleGapCapS = num('--idle-gap-cap', opts.idleGapCap, 0);
+  return {
+    source,
+    cwd: ctx.cwd,
+    backend,
+    apiKey: opts.apiKey ?? (opts.api === 'openai' ? ctx.env.OPENAI_API_KEY : ctx.env.ANTHROPIC_API_KEY) ?? 'replay',
+    models,
+    endpoint: parseEndpoint(opts),
+    engine: opts.engine,
+    serve: {
+      ...(opts.ctxSize !== undefined ? { ctxSize: parseInteger(opts.ctxSize, '--ctx-size', 16) } : {}),
+      slots: num('--slots', opts.slots, 1, true),
+      cacheBytes: num('--cache-bytes', opts.cacheBytes, 0, true),
+      threads: num('--threads', opts.threads, 1, true),
+      readyTimeoutMs: num('--ready-timeout', opts.readyTimeout, 1)! * 1000,
+    },
+    timing,
+    speed,
+    content,
+    maxConcurrency,
+    maxTokens,
+    blockSize,
+    cacheBust,
+    warmup,
+    repeats,
+    maxFailedFraction,
+    users,
+    staggerMs,
+    idleGapCapS,
+    out: resolve(ctx.cwd, opts.out),
+    tokenizer: opts.tokenizer,
+    sourceKind: opts.sourceKind,
+    conversation: opts.conversation ?? null,
+    request: opts.request,
+    subagentModel: opts.subagentModel ?? null,
+    label: opts.label ?? null,
+    slo: { ttftS: num('--slo-ttft', opts.sloTtft, 0), tpotS: num('--slo-tpot', opts.sloTpot, 0) },
+  };
+}
+
+function parseEndpoint(opts: ReplayCliOptions): string | null {
+  if (opts.endpoint !== undefined) {
+    try {
+      return new URL(opts.endpoint).href;
+    } catch {
+      throw new UsageError(`--endpoint must be an absolute URL, got ${JSON.stringify(opts.endpoint)}`);
+    }
+  } else if (opts.subagentModel) throw new UsageError('--subagent-model routes sub-agents to another model name on one --endpoint; managed runs serve one model at a time');
+  return null;
+}
+
+function logSeriesEvent(ctx: CliContext, engine: string, e: SeriesEvent): void {
+  if (e.type === 'server-starting') ctx.logger.info(`starting trace serve --engine ${engine} --model ${e.model} --ctx-size ${e.ctxSize} (log: ${e.log})`);
+  else if (e.type === 'server-ready') ctx.logger.info(`server ready in ${fmtMs(e.readyMs)} at ${e.url} (pid ${e.pid})`);
+  else if (e.type === 'server-stopped') ctx.logger.info(`server for ${e.model} stopped (pid ${e.pid})`);
+  else if (e.type === 'warmup' && e.result.failed > 0) ctx.logger.warn(`warm-up: ${e.result.failed} of ${e.result.requests} requests failed: ${e.result.first_error}`);
+}
 
 function printSeries(ctx: CliContext, series: SeriesResult, json: boolean, planned: number, traceName: string): void {
   const { runs } = series;
