@@ -78,7 +78,8 @@ interface RunContext {
   inFlight: Set<AbortController>;
   policy: CachePolicy;
   records: RequestRecord[];
-  startedAt: number;
+  /** Monotonic time at the start of the run: request send/plan times in the result are relative to it. */
+  origin: number;
   done: number;
 }
 
@@ -100,7 +101,7 @@ export async function runReplay(o: ReplayOptions): Promise<RunResult> {
   // Wall-clock timestamps for the result; every duration (send times, lag, wall time) on the monotonic clock.
   const startedAt = clock.now();
   const t0 = clock.monotonic();
-  const ctx: RunContext = { o, internal, inFlight, policy, records: [], startedAt, done: 0 };
+  const ctx: RunContext = { o, internal, inFlight, policy, records: [], origin: t0, done: 0 };
 
   const tasks: Promise<void>[] = [];
   for await (const d of scheduler.dispatches()) {
@@ -151,7 +152,7 @@ async function execRequest(ctx: RunContext, req: PlannedRequest, plannedAtMs: nu
     inFlight.delete(ac);
   }
   if (res.ok) insert();
-  ctx.records.push(requestRecord(o, req, res, { plannedAtMs, sentAt, startedAt: ctx.startedAt, expected, sim }));
+  ctx.records.push(requestRecord(o, req, res, { plannedAtMs, sentAt, origin: ctx.origin, expected, sim }));
   ctx.done++;
   o.onProgress?.(ctx.done, o.plan.requests.length);
 }
@@ -161,9 +162,9 @@ function requestRecord(
   o: ReplayOptions,
   req: PlannedRequest,
   res: BackendResult,
-  at: { plannedAtMs: number; sentAt: number; startedAt: number; expected: number | null; sim: SimRequest | null },
+  at: { plannedAtMs: number; sentAt: number; origin: number; expected: number | null; sim: SimRequest | null },
 ): RequestRecord {
-  const { plannedAtMs, sentAt, startedAt, expected, sim } = at;
+  const { plannedAtMs, sentAt, origin, expected, sim } = at;
   let outputTokens = res.outputTokens;
   let outSrc: RequestRecord['output_tokens_source'] = outputTokens === null ? null : 'server';
   if (outputTokens === null && res.outputText && o.countTokens) {
@@ -179,8 +180,8 @@ function requestRecord(
     ok: res.ok,
     status: res.status,
     error: res.error,
-    planned_at_ms: plannedAtMs - startedAt,
-    sent_at_ms: sentAt - startedAt,
+    planned_at_ms: plannedAtMs - origin,
+    sent_at_ms: sentAt - origin,
     schedule_lag_ms: sentAt - plannedAtMs,
     ttft_ms: res.ttftMs,
     itl_ms: res.itlMs,

@@ -69,6 +69,18 @@ describe('runReplay', () => {
     expect(res.summary.cache.expected_cached_tokens).toBe(192);
   });
 
+  it('send/plan times are relative to the run start on the monotonic clock, whatever the wall clock says', async () => {
+    const plan = planFromBlocks([0, 2, 5].map((t, i) => blk({ id: `r${i}`, t, hashIds: [1, 10 + i] })), 'times', 'test');
+    const clock = new ManualClock(0);
+    clock.jumpWall(1.7e12); // wall clock = a real epoch time; monotonic starts near 0 (as performance.now() does)
+    const fake = createFakeAnthropic({ clock, script: () => textReply('ok', { delayMs: 100 }) });
+    const res = await drive(clock, runReplay(opts({ plan, clock, timing: 'recorded', fetch: handlerFetch(fake.handler) })));
+    expect(res.requests.map((r) => Math.round(r.planned_at_ms))).toEqual([0, 2000, 5000]);
+    for (const r of res.requests) expect(r.sent_at_ms - r.planned_at_ms).toBeGreaterThanOrEqual(0);
+    expect(res.requests.map((r) => Math.round(r.sent_at_ms))).toEqual([0, 2000, 5000]);
+    expect(Date.parse(res.started_at)).toBe(1.7e12);
+  });
+
   it('Ctrl-C keeps the partial results (status interrupted) and they can be written and read back', async () => {
     const plan = planFromBlocks([0, 1, 2, 3, 4].map((i) => blk({ id: `r${i}`, t: i * 2, hashIds: [i + 1] })), 'intr', 'test');
     const ac = new AbortController();
