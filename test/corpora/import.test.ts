@@ -83,6 +83,40 @@ describe('trace import: compact bodies', () => {
   });
 });
 
+describe('trace export --format claude-code-proxy', () => {
+  it('exports a compact store as a claude-code-proxy requests table with raw bodies that reads back as the same requests', async () => {
+    const compactDb = join(tmp, 'export-src.db');
+    const out = join(tmp, 'export-cc.db');
+    expect((await run(['import', join(ROOT, 'examples', 'requests.db'), '--db', compactDb, '--json'])).code).toBe(0);
+    const e = await run(['export', compactDb, '--format', 'claude-code-proxy', '--out', out, '--json']);
+    expect(e.code).toBe(0);
+    const res = JSON.parse(e.out) as { requests: number; skipped: number; source_kind: string };
+    expect(res.source_kind).toBe('trace-db');
+    expect(res.skipped).toBe(0);
+
+    const cc = new Database(out, { readonly: true });
+    const cols = (cc.prepare('PRAGMA table_info(requests)').all() as { name: string }[]).map((c) => c.name);
+    const rows = cc.prepare('SELECT id, body FROM requests').all() as { id: string; body: string }[];
+    cc.close();
+    expect(cols).not.toContain('body_skeleton');
+    expect(cols).not.toContain('started_at_ms');
+    expect(rows.length).toBe(res.requests);
+    const src = new Database(compactDb, { readonly: true });
+    const n = (src.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n;
+    src.close();
+    expect(res.requests).toBe(n);
+    expect(rows.filter((r) => r.body !== '').length).toBeGreaterThan(30);
+
+    const pick = (r: TraceRequest) => ({ id: r.id, body: r.body, model: r.model, endpoint: r.endpoint, usage: r.usage, messageId: r.messageId, stopReason: r.stopReason, status: r.status, response: r.response });
+    const back = await readSource(out);
+    expect(back.map((r) => r.source)[0]).toBe('cc-proxy-db');
+    expect(back.map(pick)).toEqual((await readSource(compactDb)).map(pick));
+    expect((await run(['export', compactDb, '--format', 'claude-code-proxy', '--out', out])).code).toBe(2);
+    const bad = await run(['export', compactDb, '--format', 'nope', '--out', out]);
+    expect(bad.err).toMatch(/known: .*claude-code-proxy/);
+  });
+});
+
 describe.skipIf(!HAS_SHARED)('trace import', () => {
   const jsonl = join(FIXTURES, 'agentic-coding-analysis', 'jsonl');
   const db = join(tmp, 'store.db');
