@@ -4,7 +4,7 @@
  */
 import type { Db } from '../store/db.js';
 import { writeCaptureRow, writeCaptureRows, type RequestRowInput } from '../store/requests-repo.js';
-import { withOrigin, type RowOrigin, type Store } from '../store/store.js';
+import { compactStoredBodies, withOrigin, type RowOrigin, type Store } from '../store/store.js';
 
 export interface RequestWriter {
   /** May throw synchronously (the handler catches, counts and reports). */
@@ -121,8 +121,33 @@ export function createAsyncBatchingWriter(
   };
 }
 
+export interface StoreWriterOptions extends Omit<BatchingWriterOptions, 'schedule'> {
+  /**
+   * Store bodies compact (docs/store.md "Compact bodies"): once a row's completion is written — the response has
+   * been forwarded — its raw body is encoded into shared segments in the background, never on the request path.
+   */
+  compactBodies?: boolean;
+}
+
 /** The capture writer for a store: the synchronous batched writer on SQLite (latency), the async one elsewhere. */
-export function createStoreWriter(store: Store, options: Omit<BatchingWriterOptions, 'schedule'>): RequestWriter & { flush(): void | Promise<void> } {
-  if (store.sqlite) return createBatchingDbWriter(store.sqlite, options);
-  return createAsyncBatchingWriter((rows) => store.writeCaptureRows(rows), options);
+export function createStoreWriter(store: Store, options: StoreWriterOptions): RequestWriter & { flush(): void | Promise<void> } {
+  const inner = store.sqlite ? createBatchingDbWriter(store.sqlite, options) : createAsyncBatchingWriter((rows) => store.writeCaptureRows(rows), options);
+  if (!options.compactBodies) return inner;
+  // Completed rows are compacted in batches after their completion was written (the row writer's own batches go
+  // first: a compaction batch is queued behind the turn that writes those completions).
+  const compactor = createAsyncBatchingWriter(async (rows) => {
+    await new Promise<void>((r) => setImmediate(r));
+    await inner.flush();
+    await compactStoredBodies(store.db, rows.map((r) => r.id));
+  }, { onError: options.onError });
+  return {
+    write(row) {
+      inner.write(row);
+      if (row.state && row.state !== 'pending') compactor.write(row);
+    },
+    async flush() {
+      await inner.flush();
+      await compactor.flush();
+    },
+  };
 }

@@ -23,6 +23,11 @@ export interface ImportOptions {
   sourceKind?: string;
   /** Only records started at or after this time (epoch ms). */
   sinceMs?: number;
+  /**
+   * Keep request bodies in the raw `body` column (readable by claude-code-proxy) instead of compact
+   * content-addressed segments (the default: docs/store.md "Compact bodies").
+   */
+  rawBodies?: boolean;
 }
 
 export interface SourceImportResult {
@@ -43,6 +48,8 @@ export interface ImportResult {
   rows_before: number;
   rows_after: number;
   elapsed_ms: number;
+  /** Bodies were stored as compact segments (false with --raw-bodies). */
+  compact_bodies: boolean;
 }
 
 const BATCH = 500;
@@ -117,7 +124,7 @@ export async function importSources(paths: string[], target: DbTarget, o: Import
           if (!batch.length) return;
           const fresh = await withoutKnownMessages(store.db, batch);
           res.existing += batch.length - fresh.length;
-          const r = await store.insertRequests(fresh, { origin: `import:${src.kind}` });
+          const r = await store.insertRequests(fresh, { origin: `import:${src.kind}` }, { compactBodies: !o.rawBodies });
           res.inserted += r.inserted;
           res.existing += r.existing;
           batch = [];
@@ -146,7 +153,7 @@ export async function importSources(paths: string[], target: DbTarget, o: Import
     await store.close();
   }
   const t1 = deps.clock.monotonic();
-  return { db: target.display, sources, rows_before: before, rows_after: after, elapsed_ms: t1 - t0 };
+  return { db: target.display, sources, rows_before: before, rows_after: after, elapsed_ms: t1 - t0, compact_bodies: !o.rawBodies };
 }
 
 /** Drops rows whose message id is already stored under another id (e.g. captured by the proxy), and duplicates within the batch. */

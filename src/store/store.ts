@@ -85,6 +85,29 @@ async function compactRow(segments: KyselySegmentStore, row: RequestRowInput): P
   return { ...row, body: '', body_skeleton: w.skeleton, request_bytes: row.request_bytes ?? w.size };
 }
 
+/**
+ * Moves the raw bodies of stored rows (those ids) into compact segments: `body` becomes '' and `body_skeleton`
+ * references shared `body_segments`. Rows already compact or without a body are left as they are. Capture's
+ * `--compact-bodies` runs this after a response has been forwarded and its row completed. Returns rows compacted.
+ */
+export async function compactStoredBodies(db: Kysely<DatabaseSchema>, ids: readonly string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const segments = new KyselySegmentStore(db);
+  const rows = await db.selectFrom('requests').select(['id', 'body', 'body_skeleton', 'request_bytes']).where('id', 'in', [...ids]).execute();
+  let n = 0;
+  for (const r of rows) {
+    if (r.body_skeleton || !r.body) continue;
+    const w = await writeBody(segments, r.body);
+    await db
+      .updateTable('requests')
+      .set({ body: '', body_skeleton: w.skeleton, request_bytes: r.request_bytes ?? w.size } as never)
+      .where('id', '=', r.id)
+      .execute();
+    n++;
+  }
+  return n;
+}
+
 async function insertChunks(db: Kysely<DatabaseSchema>, rows: readonly RequestRowInput[], origin: RowOrigin | undefined, options: InsertOptions = {}): Promise<InsertResult> {
   let inserted = 0;
   const segments = options.compactBodies ? new KyselySegmentStore(db) : null;

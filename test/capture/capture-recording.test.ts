@@ -13,6 +13,13 @@ import type { ResponseLog } from '../../src/store/db-types.js';
 import type { RowEvent } from '../../src/capture/capture-handler.js';
 import { rawReply, textReply } from '../helpers/fake-anthropic.js';
 import { messagesBody, postJson, readAllBytes, startHarness, type Harness } from './harness.js';
+import { createStoreWriter } from '../../src/capture/request-writer.js';
+import { kyselyFor } from '../../src/store/db.js';
+import type { Store } from '../../src/store/store.js';
+import { decodeBody, decompressSegment, skeletonRefs } from '../../src/store/body-codec.js';
+import { iterateRequests, openSource } from '../../src/store/sources/index.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import type { TraceRequest } from '../../src/shared/trace-record.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -204,5 +211,43 @@ describe('capture: a large SSE response is stored once', () => {
     expect((back.response!.content[0] as { text: string }).text).toBe(text);
     expect(back.usage!.output_tokens).toBe(123456);
     expect(back.messageId).toBe(id);
+  });
+});
+
+describe('capture --compact-bodies', () => {
+  it('the writer encodes each body after its completion: stored as a skeleton, shared segments, read back byte-exact', async () => {
+    const errors: unknown[] = [];
+    let writer: ReturnType<typeof createStoreWriter> | undefined;
+    h = await startHarness({
+      script: () => textReply('hi'),
+      writer: (db) => (writer = createStoreWriter({ sqlite: db, db: kyselyFor(db) } as unknown as Store, { compactBodies: true, onError: (e) => errors.push(e) })),
+    });
+    const tools = Array.from({ length: 6 }, (_, i) => ({ name: `Tool${i}`, description: `does thing ${i} `.repeat(40), input_schema: { type: 'object', properties: {} } }));
+    // Different serialisations (pretty-printed, compact) must come back exactly as sent.
+    const sent = [JSON.stringify(messagesBody({ tools }), null, 1), JSON.stringify(messagesBody({ tools })), JSON.stringify(messagesBody({ tools, max_tokens: 2048 }))];
+    for (const text of sent) {
+      await (await h.send('/v1/messages', postJson(text))).text();
+      await h.handler.idle();
+    }
+    await writer!.flush();
+    expect(errors).toEqual([]);
+    const rows = h.rows();
+    expect(rows).toHaveLength(3);
+    const seg = h.db.prepare('SELECT data FROM body_segments WHERE id = ?').pluck();
+    const get = (id: string) => { const d = seg.get(id) as Buffer | undefined; return d && decompressSegment(d); };
+    rows.forEach((r, i) => {
+      expect(r.state).toBe('complete');
+      expect(r.body).toBe('');
+      expect(r.body_skeleton).not.toBeNull();
+      expect(decodeBody(r.body_skeleton!, get).toString('utf8')).toBe(sent[i]);
+    });
+    // The two compact bodies share the six tools' segments (stored once).
+    const [, b, c] = rows.map((r) => new Set(skeletonRefs(r.body_skeleton!).ids));
+    expect([...b!].filter((id) => c!.has(id)).length).toBeGreaterThanOrEqual(6);
+    const src = openSource(h.dbPath, { logger: silentLogger });
+    const back: TraceRequest[] = [];
+    for await (const r of iterateRequests(src)) back.push(r);
+    src.close();
+    expect(back.map((r) => r.body)).toEqual(sent.map((t) => JSON.parse(t)));
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,7 +8,10 @@ import type { CliContext } from '../../src/cli/context.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { parseSince } from '../../src/pipelines/import.js';
-import { FIXTURES, HAS_SHARED } from '../helpers/paths.js';
+import { FIXTURES, HAS_SHARED, ROOT } from '../helpers/paths.js';
+import { decodeBody, decompressSegment } from '../../src/store/body-codec.js';
+import { iterateRequests, openSource } from '../../src/store/sources/index.js';
+import type { TraceRequest } from '../../src/shared/trace-record.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'trace-import-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -24,6 +27,95 @@ async function run(args: string[]) {
   const code = await main(['node', 'trace', ...args], c);
   return { code, out: c.out.join(''), err: c.err.join('') };
 }
+
+async function readSource(path: string): Promise<TraceRequest[]> {
+  const src = openSource(path, { logger: silentLogger });
+  const out: TraceRequest[] = [];
+  try {
+    for await (const r of iterateRequests(src)) out.push(r);
+  } finally {
+    src.close();
+  }
+  return out;
+}
+
+describe('trace import: compact bodies', () => {
+  it('stores bodies compact by default (--raw-bodies opts out): same analysis, smaller file, every body byte-exact', async () => {
+    const example = join(ROOT, 'examples', 'requests.db');
+    const compactDb = join(tmp, 'compact.db');
+    const rawDb = join(tmp, 'raw.db');
+    const c = JSON.parse((await run(['import', example, '--db', compactDb, '--json'])).out) as { rows_after: number; compact_bodies: boolean };
+    const r = JSON.parse((await run(['import', example, '--db', rawDb, '--raw-bodies', '--json'])).out) as typeof c;
+    expect(c.compact_bodies).toBe(true);
+    expect(r.compact_bodies).toBe(false);
+    expect(c.rows_after).toBe(r.rows_after);
+
+    const rawRows = new Database(rawDb, { readonly: true });
+    const bodies = new Map((rawRows.prepare('SELECT id, body, body_skeleton FROM requests').all() as { id: string; body: string; body_skeleton: Buffer | null }[]).map((x) => [x.id, x]));
+    rawRows.close();
+    const withBody = [...bodies.values()].filter((x) => x.body !== '');
+    expect(withBody.length).toBeGreaterThan(30);
+    expect([...bodies.values()].every((x) => x.body_skeleton === null)).toBe(true);
+
+    const cdb = new Database(compactDb, { readonly: true });
+    const segs = cdb.prepare('SELECT data FROM body_segments WHERE id = ?');
+    const get = (id: string) => { const s = segs.get(id) as { data: Buffer } | undefined; return s && decompressSegment(s.data); };
+    const stored = cdb.prepare('SELECT id, body, body_skeleton FROM requests').all() as { id: string; body: string; body_skeleton: Buffer | null }[];
+    expect(stored.length).toBe(bodies.size);
+    let compared = 0;
+    for (const s of stored) {
+      const original = bodies.get(s.id)!.body;
+      expect(s.body).toBe('');
+      if (original === '') continue;
+      expect(s.body_skeleton).not.toBeNull();
+      expect(decodeBody(s.body_skeleton!, get).equals(Buffer.from(original, 'utf8'))).toBe(true);
+      compared++;
+    }
+    cdb.close();
+    expect(compared).toBe(withBody.length);
+
+    expect(statSync(compactDb).size).toBeLessThan(statSync(rawDb).size / 4);
+    expect(await readSource(compactDb)).toEqual(await readSource(rawDb));
+    const a = JSON.parse((await run(['analyze', compactDb, '--json', '--tokenizer', 'chars4'])).out) as { tokens: Record<string, number>; totals: Record<string, unknown> };
+    const b = JSON.parse((await run(['analyze', rawDb, '--json', '--tokenizer', 'chars4'])).out) as typeof a;
+    expect(a.totals).toEqual(b.totals);
+    expect(a.tokens).toEqual(b.tokens);
+  });
+});
+
+describe('trace export --format claude-code-proxy', () => {
+  it('exports a compact store as a claude-code-proxy requests table with raw bodies that reads back as the same requests', async () => {
+    const compactDb = join(tmp, 'export-src.db');
+    const out = join(tmp, 'export-cc.db');
+    expect((await run(['import', join(ROOT, 'examples', 'requests.db'), '--db', compactDb, '--json'])).code).toBe(0);
+    const e = await run(['export', compactDb, '--format', 'claude-code-proxy', '--out', out, '--json']);
+    expect(e.code).toBe(0);
+    const res = JSON.parse(e.out) as { requests: number; skipped: number; source_kind: string };
+    expect(res.source_kind).toBe('trace-db');
+    expect(res.skipped).toBe(0);
+
+    const cc = new Database(out, { readonly: true });
+    const cols = (cc.prepare('PRAGMA table_info(requests)').all() as { name: string }[]).map((c) => c.name);
+    const rows = cc.prepare('SELECT id, body FROM requests').all() as { id: string; body: string }[];
+    cc.close();
+    expect(cols).not.toContain('body_skeleton');
+    expect(cols).not.toContain('started_at_ms');
+    expect(rows.length).toBe(res.requests);
+    const src = new Database(compactDb, { readonly: true });
+    const n = (src.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n;
+    src.close();
+    expect(res.requests).toBe(n);
+    expect(rows.filter((r) => r.body !== '').length).toBeGreaterThan(30);
+
+    const pick = (r: TraceRequest) => ({ id: r.id, body: r.body, model: r.model, endpoint: r.endpoint, usage: r.usage, messageId: r.messageId, stopReason: r.stopReason, status: r.status, response: r.response });
+    const back = await readSource(out);
+    expect(back.map((r) => r.source)[0]).toBe('cc-proxy-db');
+    expect(back.map(pick)).toEqual((await readSource(compactDb)).map(pick));
+    expect((await run(['export', compactDb, '--format', 'claude-code-proxy', '--out', out])).code).toBe(2);
+    const bad = await run(['export', compactDb, '--format', 'nope', '--out', out]);
+    expect(bad.err).toMatch(/known: .*claude-code-proxy/);
+  });
+});
 
 describe.skipIf(!HAS_SHARED)('trace import', () => {
   const jsonl = join(FIXTURES, 'agentic-coding-analysis', 'jsonl');

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { openStore, type Store } from '../../src/store/store.js';
+import { compactStoredBodies, openStore, type Store } from '../../src/store/store.js';
 import { parseDbTarget } from '../../src/store/target.js';
 import { SCHEMA_VERSION, TRACE_REQUEST_COLUMNS, ORIGIN_COLUMNS } from '../../src/store/schema.js';
 import type { RequestRowInput } from '../../src/store/requests-repo.js';
@@ -223,6 +223,28 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect(v.bytesAfter).toBeGreaterThan(0);
       if (dialect === 'sqlite') expect(v.bytesAfter).toBeLessThanOrEqual(v.bytesBefore);
       expect(await store.countRequests()).toBe(8);
+      await store.close();
+    });
+
+    it('compactStoredBodies (capture --compact-bodies) turns stored raw bodies into skeletons that read back byte-exact', async () => {
+      const raw = new Database(join(ROOT, 'examples', 'requests.db'), { readonly: true, fileMustExist: true });
+      const rows = (raw.prepare('SELECT * FROM requests').all() as RequestRowInput[]).slice(0, 12);
+      raw.close();
+      const store = await freshStore(dialect);
+      await store.insertRequests(rows);
+      const before = await readAll(pathOf(store));
+      const withBody = rows.filter((r) => r.body !== '');
+      expect(await compactStoredBodies(store.db, rows.map((r) => r.id))).toBe(withBody.length);
+      expect(await compactStoredBodies(store.db, rows.map((r) => r.id))).toBe(0); // already compact
+      const segments = new KyselySegmentStore(store.db);
+      const byId = new Map(rows.map((r) => [r.id, r.body]));
+      for (const r of await store.db.selectFrom('requests').select(['id', 'body', 'body_skeleton']).execute()) {
+        const original = byId.get(r.id)!;
+        if (original === '') continue;
+        expect(r.body).toBe('');
+        expect((await readBody(segments, r.body_skeleton!, { verify: true })).equals(Buffer.from(original, 'utf8'))).toBe(true);
+      }
+      expect((await readAll(pathOf(store))).rs).toEqual(before.rs);
       await store.close();
     });
 

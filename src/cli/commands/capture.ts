@@ -20,6 +20,7 @@ interface CaptureOptions {
   db: string;
   shutdownGrace: string;
   ui?: boolean;
+  compactBodies?: boolean;
   json?: boolean;
 }
 
@@ -41,6 +42,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--db <path|url>', 'where to record: a SQLite file (created/migrated if needed) or postgres://user@host/db (shared by a team)', 'requests.db')
     .option('--shutdown-grace <s>', 'on Ctrl-C/SIGTERM, seconds in-flight requests may go on finishing before they are cut (recorded as aborted)', String(DEFAULT_SHUTDOWN_GRACE_S))
+    .option('--compact-bodies', 'store bodies as compact deduplicated segments (encoded after each response is forwarded); default raw, readable by claude-code-proxy')
     .option('--ui', 'serve a live view of the traffic at /_trace/ on the proxy’s own port (never forwarded)')
     .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
     .action(async (opts: CaptureOptions) => {
@@ -62,7 +64,7 @@ export const registerCapture: RegisterCommand = (program: Command, ctx: CliConte
       let handler: CaptureHandler | undefined;
       // Every row carries the capturing machine and OS user (several proxies may share one Postgres).
       const origin = { origin: 'capture', host: hostname(), user: osUser() };
-      const writer = createStoreWriter(store, { origin, onError: (e, row) => handler?.reportWriteError(row.state ?? 'row', e) });
+      const writer = createStoreWriter(store, { origin, compactBodies: opts.compactBodies, onError: (e, row) => handler?.reportWriteError(row.state ?? 'row', e) });
       // The live view reads older rows back from a SQLite store; on Postgres it shows the rows it saw go by.
       const live = opts.ui ? createCaptureUi(store.sqlite, ctx.logger) : null;
       handler = createCaptureHandler({ upstream: upstream.href, writer, dispatcher, clock: ctx.clock, logger: ctx.logger, onRow: live?.onRow, ui: live?.ui });

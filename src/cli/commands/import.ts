@@ -10,13 +10,14 @@ interface ImportCliOptions {
   db: string;
   since?: string;
   sourceKind?: string;
+  rawBodies?: boolean;
   json?: boolean;
 }
 
 /**
  * `trace import <source…> --db <file|postgres://…>`: brings any content source into one store (idempotent; each row
  * marked `import:<kind>`). --json prints { db, sources: [{ path, kind, read, inserted, existing, older, skipped }],
- * rows_before, rows_after, elapsed_ms }.
+ * rows_before, rows_after, elapsed_ms, compact_bodies }. Bodies are stored compact unless --raw-bodies.
  */
 export const registerImport: RegisterCommand = (program: Command, ctx: CliContext) => {
   program
@@ -26,10 +27,11 @@ export const registerImport: RegisterCommand = (program: Command, ctx: CliContex
     .requiredOption('--db <target>', 'store to write: a SQLite file (created if missing) or a postgres:// URL')
     .option('--since <when>', 'only requests started since an ISO date or a duration (7d, 12h): incremental imports of ~/.claude/projects')
     .option('--source-kind <kind>', 'importer to use instead of auto-detection')
+    .option('--raw-bodies', 'store bodies raw in the requests table (readable by claude-code-proxy) instead of compact deduplicated segments')
     .option('--json', 'print JSON')
     .action(async (paths: string[], o: ImportCliOptions) => {
       const sinceMs = o.since ? parseSince(o.since, ctx.clock.now()) : undefined;
-      const res = await importSources(paths.map((p) => resolve(ctx.cwd, p)), parseDbTarget(o.db, ctx.cwd), { sourceKind: o.sourceKind, sinceMs }, pipelineDeps(ctx));
+      const res = await importSources(paths.map((p) => resolve(ctx.cwd, p)), parseDbTarget(o.db, ctx.cwd), { sourceKind: o.sourceKind, sinceMs, rawBodies: o.rawBodies }, pipelineDeps(ctx));
       if (o.json) return printJson(ctx, res);
       const secs = res.elapsed_ms / 1000;
       ctx.stdout(
