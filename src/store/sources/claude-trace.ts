@@ -1,8 +1,7 @@
-import { readJsonLines } from './json-lines.js';
-import { readFileSync } from 'node:fs';
+import { readJsonLines, readSourceText } from './json-lines.js';
 import { basename } from 'node:path';
 import type { TraceRequest } from '../../shared/trace-record.js';
-import { SourceError, errorMessage } from '../../shared/errors.js';
+import { errorMessage } from '../../shared/errors.js';
 import type { OpenSourceOptions, OpenedSource, SourceImporter, SourceProbe } from './source.js';
 import { endpointPath, parseResponseBody, sessionIdOf } from './response-parse.js';
 import type { MessagesRequest } from '../../shared/anthropic.js';
@@ -89,12 +88,7 @@ export const claudeTraceImporter: SourceImporter = {
     }
   },
   open(path: string, options: OpenSourceOptions): OpenedSource {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      throw new SourceError(`cannot read ${path}: ${errorMessage(e)}`);
-    }
+    const text = readSourceText(path);
     const stats = { skipped: 0, yielded: 0 };
     const file = basename(path);
     const read = readJsonLines(text, path, options.logger, (o) => (isPair(o) ? o : 'not a request/response pair'));

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { SourceError, errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 /**
@@ -30,4 +32,13 @@ export function readJsonLines<T>(
     logger.warn(`${path}:${i + 1}: ${why}, skipped`);
   });
   return { records, skipped };
+}
+
+/** A source file's text; an unreadable file is a SourceError (exit 2) naming it. */
+export function readSourceText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new SourceError(`cannot read ${path}: ${errorMessage(e)}`);
+  }
 }

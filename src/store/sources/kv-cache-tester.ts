@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readSourceText } from './json-lines.js';
 import { basename } from 'node:path';
 import { SourceError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -219,12 +219,7 @@ export function kvTraceToBlocks(trace: KvTrace, opts: KvConvertOptions = {}): { 
 
 /** Reads and converts one kv-cache-tester file (a SourceError when it is not one). */
 export function readKvFile(path: string, opts: KvConvertOptions): { blocks: KvBlockRequest[]; facts: KvFileFacts; blockSize: number } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new SourceError(`cannot read ${path}: ${(e as Error).message}`);
-  }
+  const text = readSourceText(path);
   const trace = parseKvTrace(text, opts.file ?? basename(path));
   return { ...kvTraceToBlocks(trace, opts), blockSize: trace.block_size };
 }

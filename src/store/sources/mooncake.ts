@@ -1,5 +1,4 @@
-import { readJsonLines } from './json-lines.js';
-import { readFileSync } from 'node:fs';
+import { readJsonLines, readSourceText } from './json-lines.js';
 import { SourceError } from '../../shared/errors.js';
 import type { BlockRequest } from '../../shared/trace-record.js';
 import type { OpenSourceOptions, OpenedSource, SourceImporter, SourceProbe } from './source.js';
@@ -73,12 +72,7 @@ export const mooncakeImporter: SourceImporter = {
     }
   },
   open(path: string, options: OpenSourceOptions): OpenedSource {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      throw new SourceError(`cannot read ${path}: ${(e as Error).message}`);
-    }
+    const text = readSourceText(path);
     const { requests, skipped, blockSize } = parseMooncake(text, path, options);
     if (requests.length === 0) throw new SourceError(`${path}: no Mooncake rows`);
     const stats = { skipped, yielded: 0 };

@@ -1,5 +1,4 @@
-import { readJsonLines } from './json-lines.js';
-import { readFileSync } from 'node:fs';
+import { readJsonLines, readSourceText } from './json-lines.js';
 import { SourceError } from '../../shared/errors.js';
 import type { Usage } from '../../shared/anthropic.js';
 import type { BlockRequest } from '../../shared/trace-record.js';
@@ -172,12 +171,7 @@ export const tracelabImporter: SourceImporter = {
     return first.includes('"round_index"') && first.includes('"prefix_tokens"') && first.includes('"newly_append_tokens"');
   },
   open(path: string, options: OpenSourceOptions): OpenedSource {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      throw new SourceError(`cannot read ${path}: ${(e as Error).message}`);
-    }
+    const text = readSourceText(path);
     const { rounds, skipped, sessions } = parseTraceLab(text, path, options);
     if (!rounds.length) throw new SourceError(`${path}: no TraceLab round rows`);
     const stats = { skipped, yielded: 0 };
