@@ -5,7 +5,7 @@ import type { MessagesRequest } from '../../shared/anthropic.js';
 import { SourceError, errorMessage } from '../../shared/errors.js';
 import type { OpenSourceOptions, OpenedSource, SourceImporter, SourceProbe, SourceStats } from './source.js';
 import { assertRecordShape } from './record-shape.js';
-import { endpointPath, parseRequestBody, parseResponseBody, parseTime, sessionIdOf } from './response-parse.js';
+import { endpointPath, exchangeFields, parseRequestBody, parseResponseBody, parseTime } from './response-parse.js';
 
 /**
  * `anyclaude`: anyclaude's trace files, one JSON file per request/response pair under
@@ -94,17 +94,10 @@ function anyclaudeFileToRequest(file: string, text: string): TraceRequest {
     durationMs: null,
     method: o.request.method ?? 'POST',
     endpoint: endpointPath(o.request.url ?? '/v1/messages'),
-    model: body?.model ?? parsed.message?.model ?? null,
     isStreaming: typeof body?.stream === 'boolean' ? body.stream : null,
     status,
     userAgent: typeof ua === 'string' ? ua : null,
-    sessionId: sessionIdOf(body),
-    body,
-    bodyComplete: body !== null,
-    response: parsed.message,
-    usage: parsed.usage,
-    stopReason: parsed.message?.stop_reason ?? null,
-    messageId: parsed.message?.id || null,
+    ...exchangeFields(body, parsed),
     error,
   };
   assertRecordShape(record);

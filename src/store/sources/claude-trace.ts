@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import type { TraceRequest } from '../../shared/trace-record.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { OpenSourceOptions, OpenedSource, SourceImporter, SourceProbe } from './source.js';
-import { endpointPath, parseResponseBody, sessionIdOf } from './response-parse.js';
+import { endpointPath, exchangeFields, parseResponseBody } from './response-parse.js';
 import type { MessagesRequest } from '../../shared/anthropic.js';
 
 /**
@@ -57,17 +57,10 @@ export function pairToTraceRequest(p: RawPair, id: string): TraceRequest {
     durationMs: startedAtMs !== null && endedAtMs !== null ? endedAtMs - startedAtMs : null,
     method: p.request.method ?? 'POST',
     endpoint: endpointPath(p.request.url),
-    model: body?.model ?? parsed.message?.model ?? null,
     isStreaming: typeof body?.stream === 'boolean' ? body.stream : res ? ctype.includes('text/event-stream') : null,
     status,
     userAgent: header(p.request.headers, 'user-agent'),
-    sessionId: sessionIdOf(body),
-    body,
-    bodyComplete: body !== null,
-    response: parsed.message,
-    usage: parsed.usage,
-    stopReason: parsed.message?.stop_reason ?? null,
-    messageId: parsed.message?.id || null,
+    ...exchangeFields(body, parsed),
     error,
   };
 }

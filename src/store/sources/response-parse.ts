@@ -134,3 +134,17 @@ export function parseTime(v: unknown): number | null {
   const t = Date.parse(s);
   return Number.isFinite(t) ? t : null;
 }
+
+/** The fields every content importer derives the same way from a request body and its parsed response. */
+export function exchangeFields(body: MessagesRequest | null, parsed: ParsedResponse) {
+  return {
+    model: body?.model ?? parsed.message?.model ?? null,
+    sessionId: sessionIdOf(body),
+    body,
+    bodyComplete: body !== null,
+    response: parsed.message,
+    usage: parsed.usage,
+    stopReason: parsed.message?.stop_reason ?? null,
+    messageId: parsed.message?.id || null,
+  };
+}
