@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, TRACE_BIN } from '../helpers/paths.js';
 import { createFakeAnthropic, defaultScript, lastToolResultText, textReply, toolUseReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
-import { CLAUDE_BIN as CLAUDE, offlineClaudeEnv, runClaude } from '../helpers/claude-cli.js';
+import { CLAUDE_BIN as CLAUDE, offlineClaudeEnv, runClaude, makeClaudeProject } from '../helpers/claude-cli.js';
 
 const run = promisify(execFile);
 const LLAMA = existsSync(join(ROOT, 'node_modules', 'node-llama-cpp'));
@@ -72,12 +72,7 @@ describe.skipIf(reason !== null)(`replay of a real Claude Code capture against t
 
   it('every request succeeds; server cache hit rate = simulated within 1 pp', async () => {
     // 1. capture: real CLI → trace capture → fake upstream driving one Read-tool loop
-    const project = join(dir, 'project');
-    const home = join(dir, 'home');
-    mkdirSync(project);
-    mkdirSync(home);
-    const hello = join(project, 'hello.txt');
-    writeFileSync(hello, 'The secret word is pineapple-42.\n');
+    const { project, home, hello } = makeClaudeProject(dir);
     const isMain = (b: any) => Array.isArray(b?.tools) && b.tools.some((t: any) => t?.name === 'Read');
     fake = createFakeAnthropic({
       script: (body, i, seen) => {

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, TRACE_BIN } from '../helpers/paths.js';
 import { createFakeAnthropic, defaultScript, lastToolResultText, textReply, toolUseReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
-import { CLAUDE_BIN, offlineClaudeEnv, runClaude } from '../helpers/claude-cli.js';
+import { CLAUDE_BIN, offlineClaudeEnv, runClaude, makeClaudeProject } from '../helpers/claude-cli.js';
 import { isAlive as alive } from '../helpers/process.js';
 
 const run = promisify(execFile);
@@ -37,12 +37,7 @@ async function trace(args: string[]): Promise<{ code: number; stdout: string; st
 
 /** Captures one real Claude Code CLI session (Read-tool loop) into `db` through `trace capture`. */
 async function captureRealSession(dir: string, db: string): Promise<void> {
-  const project = join(dir, 'project');
-  const home = join(dir, 'home');
-  mkdirSync(project);
-  mkdirSync(home);
-  const hello = join(project, 'hello.txt');
-  writeFileSync(hello, 'The secret word is pineapple-42.\n');
+  const { project, home, hello } = makeClaudeProject(dir);
   const isMain = (b: any) => Array.isArray(b?.tools) && b.tools.some((t: any) => t?.name === 'Read');
   const fake: FakeAnthropic = createFakeAnthropic({
     script: (body, i, seen) => {

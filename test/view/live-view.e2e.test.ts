@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import type { BrowserContext } from 'playwright-core';
 import { createFakeAnthropic, defaultScript, lastToolResultText, textReply, toolUseReply, type FakeAnthropic } from '../helpers/fake-anthropic.js';
 import { spawnCapture, type SpawnedCapture } from '../capture/spawn-capture.js';
-import { CLAUDE_BIN, offlineClaudeEnv, runClaude } from '../helpers/claude-cli.js';
+import { CLAUDE_BIN, offlineClaudeEnv, runClaude, makeClaudeProject } from '../helpers/claude-cli.js';
 import { HAS_CHROMIUM, SCREENSHOT_DIR, launchBrowser } from '../helpers/browser.js';
 
 let fake: FakeAnthropic | undefined;
@@ -37,12 +37,7 @@ const firstUserText = (body: any): string => {
 describe.skipIf(!existsSync(CLAUDE_BIN) || !HAS_CHROMIUM)('live view: the real Claude Code CLI through trace capture --ui', () => {
   it('shows each request within 1 s of its row, sub-agents nested under their parent', async () => {
     dir = mkdtempSync(join(tmpdir(), 'trace-live-e2e-'));
-    const project = join(dir, 'project');
-    const home = join(dir, 'home');
-    mkdirSync(project);
-    mkdirSync(home);
-    const hello = join(project, 'hello.txt');
-    writeFileSync(hello, 'The secret word is pineapple-42.\n');
+    const { project, home, hello } = makeClaudeProject(dir);
     fake = createFakeAnthropic({
       script: (body, index, seen) => {
         if (firstUserText(body).includes('live-view sub-agent')) {
