@@ -1,8 +1,13 @@
 /**
  * The real Claude Code CLI through `trace capture --ui`, with the live page open in headless Chromium: every
- * request the proxy records appears on the page within 1 s of its row being written (the pending row is written
- * as the request arrives: started_at_ms), the sub-agent the main loop spawns is nested under its parent, and
- * every row ends in its recorded state.
+ * /v1/messages request the proxy records appears on the page while it is still in flight (server push, not a
+ * reload after the fact), the sub-agent the main loop spawns is nested under its parent, and every row ends in its
+ * recorded state.
+ *
+ * No timing threshold: the fake upstream holds each reply until the page shows at least as many requests in flight
+ * as it holds (bounded by GATE_MS, after which it answers anyway and the assertion names the request that the page
+ * never showed in flight). The lateness page-vs-row is printed, measured, for the record; the figure that
+ * matters for a user (added TTFT with browsers attached) is in `npm run bench live-view`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +32,7 @@ afterEach(async () => {
   browser = cap = fake = dir = undefined;
 });
 
+const GATE_MS = 30_000;
 const SUB_PROMPT = 'Read hello.txt and report the secret word. (live-view sub-agent)';
 const toolNames = (body: any): string[] => (Array.isArray(body?.tools) ? body.tools.map((t: any) => t?.name) : []);
 const firstUserText = (body: any): string => {
@@ -35,11 +41,12 @@ const firstUserText = (body: any): string => {
 };
 
 describe.skipIf(!existsSync(CLAUDE_BIN) || !HAS_CHROMIUM)('live view: the real Claude Code CLI through trace capture --ui', () => {
-  it('shows each request within 1 s of its row, sub-agents nested under their parent', async () => {
+  it('shows each request while it is in flight, sub-agents nested under their parent', async () => {
     dir = mkdtempSync(join(tmpdir(), 'trace-live-e2e-'));
     const { project, home, hello } = makeClaudeProject(dir);
-    fake = createFakeAnthropic({
-      script: (body, index, seen) => {
+    // Set once the page is open: resolves when the page shows this request in flight (or after GATE_MS).
+    let shownInFlight: () => Promise<void> = async () => {};
+    const reply = (body: any, index: number, seen: any) => {
         if (firstUserText(body).includes('live-view sub-agent')) {
           // The sub-agent: one Read, then its answer.
           const result = lastToolResultText(body);
@@ -51,6 +58,11 @@ describe.skipIf(!existsSync(CLAUDE_BIN) || !HAS_CHROMIUM)('live view: the real C
           return toolUseReply('Agent', { description: 'read the file', prompt: SUB_PROMPT, subagent_type: 'general-purpose' }, { text: 'Delegating.', usage: { input_tokens: 40, cache_creation_input_tokens: 9000 } });
         }
         return textReply(`Done: ${result}`, { usage: { input_tokens: 60, cache_read_input_tokens: 9000 } });
+    };
+    fake = createFakeAnthropic({
+      script: async (body, index, seen) => {
+        await shownInFlight();
+        return reply(body, index, seen);
       },
     });
     await fake.listen();
@@ -64,15 +76,32 @@ describe.skipIf(!existsSync(CLAUDE_BIN) || !HAS_CHROMIUM)('live view: the real C
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(`${cap.url}/_trace/`);
     await page.waitForFunction(() => (globalThis as any).document.getElementById('conn').textContent.startsWith('live'));
-    // Record (in the page, by its clock = this machine's) when each request's row first appears in the DOM.
+    // Record (in the page, by its clock = this machine's) when each request's row first appears in the DOM, and
+    // which rows the page showed while they were in flight (class "pending").
     await page.evaluate(() => {
       const g = globalThis as any;
       g.firstSeen = {};
+      g.inFlight = {};
       const note = () => {
-        for (const tr of g.document.querySelectorAll('tr.req[data-id]')) g.firstSeen[tr.dataset.id] ??= Date.now();
+        for (const tr of g.document.querySelectorAll('tr.req[data-id]')) {
+          g.firstSeen[tr.dataset.id] ??= Date.now();
+          if (tr.classList.contains('pending')) g.inFlight[tr.dataset.id] ??= Date.now();
+        }
       };
-      new g.MutationObserver(note).observe(g.document.getElementById('explorer'), { childList: true, subtree: true });
+      new g.MutationObserver(note).observe(g.document.getElementById('explorer'), { childList: true, subtree: true, attributes: true });
     });
+    // Held replies are released once the page shows at least as many requests in flight right now as the fake holds.
+    let held = 0;
+    shownInFlight = async () => {
+      held++;
+      const deadline = Date.now() + GATE_MS;
+      while (Date.now() < deadline) {
+        const pendingNow = await page.evaluate(() => (globalThis as any).document.querySelectorAll('tr.req.pending').length);
+        if (pendingNow >= held) break;
+        await new Promise((r) => setTimeout(r, 20));
+      } // past the deadline it answers anyway: the assertion below names the request never shown in flight
+      held--;
+    };
 
     const run = await runClaude(['-p', 'Use the Agent tool to read hello.txt', '--allowedTools', 'Agent,Read', '--output-format', 'stream-json', '--verbose'], project, offlineClaudeEnv(cap.url, home), 180_000);
     expect(run.code, `claude failed: ${run.stderr}\n${run.stdout.slice(-2000)}`).toBe(0);
@@ -80,13 +109,16 @@ describe.skipIf(!existsSync(CLAUDE_BIN) || !HAS_CHROMIUM)('live view: the real C
 
     // Every recorded row on the page, in its final state.
     const rdb = new Database(db, { readonly: true });
-    const rows = rdb.prepare('SELECT id, started_at_ms, state FROM requests ORDER BY seq').all() as { id: string; started_at_ms: number; state: string }[];
+    const rows = rdb.prepare('SELECT id, started_at_ms, state, endpoint FROM requests ORDER BY seq').all() as { id: string; started_at_ms: number; state: string; endpoint: string }[];
     rdb.close();
     expect(rows.length).toBeGreaterThanOrEqual(4);
     await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('tr.req:not(.pending)').length >= n, rows.length, { timeout: 5000 });
-    const seen = (await page.evaluate(() => (globalThis as any).firstSeen)) as Record<string, number>;
-    const late = rows.map((r) => ({ id: r.id, ms: (seen[r.id] ?? Infinity) - r.started_at_ms })).filter((x) => !(x.ms < 1000));
-    expect(late, 'requests shown later than 1 s after their row').toEqual([]);
+    const { firstSeen, inFlight } = (await page.evaluate(() => ({ firstSeen: (globalThis as any).firstSeen, inFlight: (globalThis as any).inFlight }))) as Record<string, Record<string, number>>;
+    const messages = rows.filter((r) => r.endpoint === '/v1/messages');
+    expect(messages.length).toBeGreaterThanOrEqual(4);
+    expect(messages.filter((r) => inFlight[r.id] === undefined).map((r) => r.id), 'requests the page never showed in flight').toEqual([]);
+    const lateness = rows.map((r) => firstSeen[r.id]! - r.started_at_ms).sort((a, b) => a - b);
+    console.log(`live view: row → page lateness (ms, this machine, measured): ${lateness.join(', ')}`);
     const states = await page.$$eval('tr.req', (els) => Object.fromEntries(els.map((e: any) => [e.dataset.id, e.className.includes('complete') ? 'complete' : e.className])));
     for (const r of rows) expect(states[r.id]).toBe(r.state === 'complete' ? 'complete' : expect.stringContaining(r.state));
 
