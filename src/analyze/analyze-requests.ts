@@ -4,7 +4,7 @@ import type { TraceRequest } from '../shared/trace-record.js';
 import type { Tokenizer } from './tokenizers/tokenizer.js';
 import { TokenCounter } from './token-counter.js';
 import { Interner, extractFacts, type RequestFacts } from './request-facts.js';
-import { buildConversationIndex, type AgentInfo, type ConversationIndex, type ConversationInfo } from './conversation-index.js';
+import { buildConversationIndex, type AgentInfo, type ConversationIndex, type ConversationInfo, type IndexedRequest } from './conversation-index.js';
 import { distribution, type Distribution } from './percentiles.js';
 import { REQUEST_KINDS, type RequestKind } from './classify.js';
 import { jobMetrics, type JobSplit } from './job-split.js';
@@ -220,6 +220,24 @@ function summarizeBreakdown(sel: readonly RequestFacts[], counter: TokenCounter 
   return { breakdown, toolStats };
 }
 
+/** Request counts of a selection: by kind, errors, duplicates, sub-agent and side requests, API cache hits. */
+function countRequests(sel: readonly RequestFacts[], selIdx: readonly IndexedRequest[]) {
+  const n = { byKind: Object.fromEntries(REQUEST_KINDS.map((k) => [k, 0])) as Record<RequestKind, number>, hits: 0, withUsage: 0, errors: 0, duplicates: 0, subagentRequests: 0, sideRequests: 0 };
+  sel.forEach((f, i) => {
+    const r = selIdx[i]!;
+    n.byKind[f.kind]++;
+    if (f.kind === 'error') n.errors++;
+    if (f.side) n.sideRequests++;
+    if (r.duplicateOf) n.duplicates++;
+    if (r.isSubagent) n.subagentRequests++;
+    if (f.usage) {
+      n.withUsage++;
+      if (f.usage.cache_read_input_tokens > 0) n.hits++;
+    }
+  });
+  return n;
+}
+
 /** The summary over already-reduced facts and their index. */
 export function summarize(facts: readonly RequestFacts[], index: ConversationIndex, options: AnalyzeOptions = {}): AnalysisResult {
   const idx = new Map(index.requests.map((r) => [r.id, r]));
@@ -231,30 +249,15 @@ export function summarize(facts: readonly RequestFacts[], index: ConversationInd
   const agents: AgentInfo[] = index.agents.filter((a) => agentIds.has(a.agentId));
   const convs = index.conversations.filter((c) => !only || c.conversationId === only);
 
-  const byKind = Object.fromEntries(REQUEST_KINDS.map((k) => [k, 0])) as Record<RequestKind, number>;
+  const n = countRequests(sel, selIdx);
   const tokens = zero();
   const perModel = new Map<string, UsageTotals & { requests: number }>();
   const perAgent = new Map<string, UsageTotals & { requests: number }>();
   const perConv = new Map<string, UsageTotals>();
   const cost = new CostAccumulator();
   const convCost = new Map<string, CostAccumulator>();
-  let hits = 0;
-  let withUsage = 0;
-  let errors = 0;
-  let duplicates = 0;
-  let subagentRequests = 0;
-  let sideRequests = 0;
   sel.forEach((f, i) => {
     const r = selIdx[i]!;
-    byKind[f.kind]++;
-    if (f.kind === 'error') errors++;
-    if (f.side) sideRequests++;
-    if (r.duplicateOf) duplicates++;
-    if (r.isSubagent) subagentRequests++;
-    if (f.usage) {
-      withUsage++;
-      if (f.usage.cache_read_input_tokens > 0) hits++;
-    }
     addUsage(tokens, f);
     const m = f.model ?? '(unknown)';
     let pm = perModel.get(m);
@@ -284,13 +287,13 @@ export function summarize(facts: readonly RequestFacts[], index: ConversationInd
       agents: agents.filter((a) => !a.isSide).length,
       mainAgents: agents.filter((a) => !a.isSubagent && !a.isSide).length,
       subagents: agents.filter((a) => a.isSubagent).length,
-      sideRequests,
-      subagentRequests,
-      errors,
-      duplicates,
-      byKind,
+      sideRequests: n.sideRequests,
+      subagentRequests: n.subagentRequests,
+      errors: n.errors,
+      duplicates: n.duplicates,
+      byKind: n.byKind,
     },
-    cache: { hits, requestsWithUsage: withUsage, requestHitRate: rate(hits, withUsage), tokenHitRate: rate(tokens.cacheRead, tokens.context) },
+    cache: { hits: n.hits, requestsWithUsage: n.withUsage, requestHitRate: rate(n.hits, n.withUsage), tokenHitRate: rate(tokens.cacheRead, tokens.context) },
     tokens,
     perModel: [...perModel.entries()]
       .map(([model, t]) => ({ model, ...t, tokenHitRate: rate(t.cacheRead, t.context) }))

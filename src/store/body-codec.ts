@@ -63,10 +63,13 @@ const LARGE_VALUE_BYTES = 1024;
 const CODEC_TAG: Record<Codec, number> = { raw: 0, deflate: 1, brotli: 2 };
 const SKELETON_MAGIC = 0x54; // 'T'
 const SKELETON_VERSION = 1;
-const OP_LIT = 0;
-const OP_REF = 1;
-const OP_SPLICE = 2;
-const OP_RUN = 3;
+/** Skeleton op codes. */
+const enum Op {
+  Lit = 0,
+  Ref = 1,
+  Splice = 2,
+  Run = 3,
+}
 /** Runs (see chunkRuns): a boundary after 1 in RUN_AVG_REFS references, at most RUN_MAX_REFS per run. */
 const RUN_AVG_REFS = 16;
 const RUN_MAX_REFS = 64;
@@ -256,7 +259,7 @@ function leafOps(b: Buffer, pieces: Piece[], minBytes: number, segments: Map<str
   const literal = (upTo: number) => {
     if (upTo <= lit) return;
     const w = new ByteWriter();
-    w.byte(OP_LIT);
+    w.byte(Op.Lit);
     w.varint(upTo - lit);
     w.bytes(b.subarray(lit, upTo));
     ops.push({ bytes: w.done(), boundary: false });
@@ -270,7 +273,7 @@ function leafOps(b: Buffer, pieces: Piece[], minBytes: number, segments: Map<str
     if (!segments.has(id)) segments.set(id, { id, bytes, kind: p.kind, path: p.path });
     const idBytes = Buffer.from(id, 'hex');
     const w = new ByteWriter();
-    w.byte(p.cut ? OP_SPLICE : OP_REF);
+    w.byte(p.cut ? Op.Splice : Op.Ref);
     w.bytes(idBytes);
     if (p.cut) {
       w.varint(p.cut[0] - p.start);
@@ -296,14 +299,14 @@ function chunkRuns(ops: OpBytes[], segments: Map<string, BodySegment>): Buffer[]
   let refs = 0;
   for (const o of ops) {
     run.push(o.bytes);
-    if (o.bytes[0] !== OP_LIT) refs++;
+    if (o.bytes[0] !== Op.Lit) refs++;
     if (!o.boundary && refs < RUN_MAX_REFS) continue;
     if (run.length === 1) top.push(run[0]!);
     else {
       const bytes = Buffer.concat(run);
       const id = segmentId(bytes);
       if (!segments.has(id)) segments.set(id, { id, bytes, kind: 'run', path: '' });
-      top.push(Buffer.from([OP_RUN]), Buffer.from(id, 'hex'));
+      top.push(Buffer.from([Op.Run]), Buffer.from(id, 'hex'));
     }
     run = [];
     refs = 0;
@@ -358,13 +361,13 @@ function parseOps(s: Buffer, i: number, what: string, allowRuns: boolean): Skele
   const ops: SkeletonOp[] = [];
   while (i < s.length) {
     const op = s[i++];
-    if (op === OP_LIT) ops.push({ op: 'lit', bytes: take(varint()) });
-    else if (op === OP_REF) ops.push({ op: 'ref', id: take(ID_BYTES).toString('hex') });
-    else if (op === OP_SPLICE) {
+    if (op === Op.Lit) ops.push({ op: 'lit', bytes: take(varint()) });
+    else if (op === Op.Ref) ops.push({ op: 'ref', id: take(ID_BYTES).toString('hex') });
+    else if (op === Op.Splice) {
       const id = take(ID_BYTES).toString('hex');
       const at = varint();
       ops.push({ op: 'splice', id, at, bytes: take(varint()) });
-    } else if (op === OP_RUN && allowRuns) ops.push({ op: 'run', id: take(ID_BYTES).toString('hex') });
+    } else if (op === Op.Run && allowRuns) ops.push({ op: 'run', id: take(ID_BYTES).toString('hex') });
     else bad(`unknown op ${op}`);
   }
   return ops;

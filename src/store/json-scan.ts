@@ -19,14 +19,17 @@ export class JsonScanError extends Error {
   }
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const LBRACE = 0x7b;
-const RBRACE = 0x7d;
-const LBRACKET = 0x5b;
-const RBRACKET = 0x5d;
-const COMMA = 0x2c;
-const COLON = 0x3a;
+/** The JSON structural bytes (a const enum: inlined as numbers). */
+const enum Ch {
+  Quote = 0x22,
+  Backslash = 0x5c,
+  LBrace = 0x7b,
+  RBrace = 0x7d,
+  LBracket = 0x5b,
+  RBracket = 0x5d,
+  Comma = 0x2c,
+  Colon = 0x3a,
+}
 
 function isWs(c: number | undefined): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -39,12 +42,12 @@ export function skipWs(b: Uint8Array, i: number): number {
 
 /** `b[i]` is `"`; returns the index just past the closing quote. */
 export function skipString(b: Buffer, i: number): number {
-  let j = b.indexOf(QUOTE, i + 1);
+  let j = b.indexOf(Ch.Quote, i + 1);
   while (j !== -1) {
     let k = j - 1;
-    while (b[k] === BACKSLASH) k--;
+    while (b[k] === Ch.Backslash) k--;
     if ((j - 1 - k) % 2 === 0) return j + 1; // an even run of backslashes: the quote is not escaped
-    j = b.indexOf(QUOTE, j + 1);
+    j = b.indexOf(Ch.Quote, j + 1);
   }
   throw new JsonScanError('unterminated string', i);
 }
@@ -54,15 +57,15 @@ function isScalarStart(c: number): boolean {
 }
 
 function isDelimiter(c: number): boolean {
-  return isWs(c) || c === COMMA || c === RBRACE || c === RBRACKET || c === COLON || c === QUOTE || c === LBRACE || c === LBRACKET;
+  return isWs(c) || c === Ch.Comma || c === Ch.RBrace || c === Ch.RBracket || c === Ch.Colon || c === Ch.Quote || c === Ch.LBrace || c === Ch.LBracket;
 }
 
 /** Returns the index just past the JSON value that starts at `b[i]` (no leading whitespace). */
 export function skipValue(b: Buffer, i: number): number {
   const c = b[i];
   if (c === undefined) throw new JsonScanError('value expected', i);
-  if (c === QUOTE) return skipString(b, i);
-  if (c !== LBRACE && c !== LBRACKET) {
+  if (c === Ch.Quote) return skipString(b, i);
+  if (c !== Ch.LBrace && c !== Ch.LBracket) {
     if (!isScalarStart(c)) throw new JsonScanError(`unexpected byte 0x${c.toString(16)}`, i);
     let j = i + 1;
     while (j < b.length && !isDelimiter(b[j]!)) j++;
@@ -72,14 +75,14 @@ export function skipValue(b: Buffer, i: number): number {
   let j = i;
   while (j < b.length) {
     const d = b[j]!;
-    if (d === QUOTE) {
+    if (d === Ch.Quote) {
       j = skipString(b, j);
       continue;
     }
-    if (d === LBRACE || d === LBRACKET) stack.push(d);
-    else if (d === RBRACE || d === RBRACKET) {
+    if (d === Ch.LBrace || d === Ch.LBracket) stack.push(d);
+    else if (d === Ch.RBrace || d === Ch.RBracket) {
       const open = stack.pop();
-      if (open !== (d === RBRACE ? LBRACE : LBRACKET)) throw new JsonScanError('mismatched bracket', j);
+      if (open !== (d === Ch.RBrace ? Ch.LBrace : Ch.LBracket)) throw new JsonScanError('mismatched bracket', j);
       if (stack.length === 0) return j + 1;
     }
     j++;
@@ -97,38 +100,38 @@ export interface MemberRange {
 
 /** Members of the object at `b[i]` (`{`), and the index just past its `}`. */
 export function scanObject(b: Buffer, i: number): { members: MemberRange[]; end: number } {
-  if (b[i] !== LBRACE) throw new JsonScanError('object expected', i);
+  if (b[i] !== Ch.LBrace) throw new JsonScanError('object expected', i);
   const members: MemberRange[] = [];
   let j = skipWs(b, i + 1);
-  if (b[j] === RBRACE) return { members, end: j + 1 };
+  if (b[j] === Ch.RBrace) return { members, end: j + 1 };
   for (;;) {
-    if (b[j] !== QUOTE) throw new JsonScanError('key expected', j);
+    if (b[j] !== Ch.Quote) throw new JsonScanError('key expected', j);
     const keyStart = j;
     const keyEnd = skipString(b, j);
     j = skipWs(b, keyEnd);
-    if (b[j] !== COLON) throw new JsonScanError('colon expected', j);
+    if (b[j] !== Ch.Colon) throw new JsonScanError('colon expected', j);
     const valueStart = skipWs(b, j + 1);
     const valueEnd = skipValue(b, valueStart);
     members.push({ keyStart, keyEnd, valueStart, valueEnd });
     j = skipWs(b, valueEnd);
-    if (b[j] === COMMA) j = skipWs(b, j + 1);
-    else if (b[j] === RBRACE) return { members, end: j + 1 };
+    if (b[j] === Ch.Comma) j = skipWs(b, j + 1);
+    else if (b[j] === Ch.RBrace) return { members, end: j + 1 };
     else throw new JsonScanError('comma or } expected', j);
   }
 }
 
 /** `[start, end)` of each element of the array at `b[i]` (`[`), and the index just past its `]`. */
 export function scanArray(b: Buffer, i: number): { elements: Array<[number, number]>; end: number } {
-  if (b[i] !== LBRACKET) throw new JsonScanError('array expected', i);
+  if (b[i] !== Ch.LBracket) throw new JsonScanError('array expected', i);
   const elements: Array<[number, number]> = [];
   let j = skipWs(b, i + 1);
-  if (b[j] === RBRACKET) return { elements, end: j + 1 };
+  if (b[j] === Ch.RBracket) return { elements, end: j + 1 };
   for (;;) {
     const end = skipValue(b, j);
     elements.push([j, end]);
     j = skipWs(b, end);
-    if (b[j] === COMMA) j = skipWs(b, j + 1);
-    else if (b[j] === RBRACKET) return { elements, end: j + 1 };
+    if (b[j] === Ch.Comma) j = skipWs(b, j + 1);
+    else if (b[j] === Ch.RBracket) return { elements, end: j + 1 };
     else throw new JsonScanError('comma or ] expected', j);
   }
 }

@@ -137,6 +137,11 @@ async function count(db: Kysely<DatabaseSchema>): Promise<number> {
   return Number(r.n);
 }
 
+/** A Store: the dialect's own members plus the ones every dialect runs through kysely. */
+function storeOn(db: Kysely<DatabaseSchema>, own: Pick<Store, 'target' | 'dialect' | 'sqlite' | 'writeCaptureRows' | 'close'>): Store {
+  return { ...own, db, insertRequests: (rows, origin, opts) => insertChunks(db, rows, origin, opts), countRequests: () => count(db) };
+}
+
 // ---------------------------------------------------------------------------------------------------- SQLite
 
 function openSqliteStore(target: Extract<DbTarget, { dialect: 'sqlite' }>, options: OpenStoreOptions): Store {
@@ -149,21 +154,17 @@ function openSqliteStore(target: Extract<DbTarget, { dialect: 'sqlite' }>, optio
       throw e instanceof StoreError ? e : new StoreError(describeSqliteFailure(target.path, e, options.readonly ?? false), { cause: e });
     }
   }
-  const db = kyselyFor(raw);
-  return {
+  return storeOn(kyselyFor(raw), {
     target,
     dialect: 'sqlite',
-    db,
     sqlite: raw,
-    insertRequests: (rows, origin, opts) => insertChunks(db, rows, origin, opts),
     async writeCaptureRows(rows) {
       writeCaptureRows(raw, rows as RequestRowInput[]);
     },
-    countRequests: () => count(db),
     async close() {
       if (raw.open) raw.close();
     },
-  };
+  });
 }
 
 // -------------------------------------------------------------------------------------------------- Postgres
@@ -262,16 +263,7 @@ async function openPostgresStore(target: Extract<DbTarget, { dialect: 'postgres'
     if (e instanceof StoreError) throw e;
     throw new StoreError(`cannot prepare ${target.display}: ${errorMessage(e)}`, { cause: e });
   }
-  return {
-    target,
-    dialect: 'postgres',
-    db,
-    sqlite: null,
-    insertRequests: (rows, origin, opts) => insertChunks(db, rows, origin, opts),
-    writeCaptureRows: (rows) => writeCaptureRowsPg(db, rows),
-    countRequests: () => count(db),
-    close: () => db.destroy(),
-  };
+  return storeOn(db, { target, dialect: 'postgres', sqlite: null, writeCaptureRows: (rows) => writeCaptureRowsPg(db, rows), close: () => db.destroy() });
 }
 
 /** Opens (and unless read-only, migrates) the store a `--db` target names. Throws StoreError (E_STORE). */

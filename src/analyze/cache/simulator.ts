@@ -104,40 +104,33 @@ export interface SimulationResult {
 const defaultEstimate = (_r: SimRequest, newTokens: number) => 0.5 + newTokens / 10_000;
 
 export function totals(rows: readonly SimulatedRequest[]): SimulationTotals {
-  let input = 0,
-    read = 0,
-    created = 0,
-    unc = 0,
-    apiN = 0,
-    apiCtx = 0,
-    apiRead = 0,
-    simW = 0;
+  const t = { input: 0, read: 0, created: 0, uncached: 0, apiN: 0, apiCtx: 0, apiRead: 0, simOnApi: 0 };
   const reasons: Record<string, number> = {};
   for (const r of rows) {
-    input += r.inputTokens;
-    read += r.readTokens;
-    created += r.creationTokens;
-    unc += r.uncachedTokens;
+    t.input += r.inputTokens;
+    t.read += r.readTokens;
+    t.created += r.creationTokens;
+    t.uncached += r.uncachedTokens;
     if (r.miss) reasons[r.miss.reason] = (reasons[r.miss.reason] ?? 0) + 1;
     if (r.api && r.api.contextTokens > 0) {
-      apiN++;
-      apiCtx += r.api.contextTokens;
-      apiRead += r.api.readTokens;
-      simW += r.api.predictedReadTokens;
+      t.apiN++;
+      t.apiCtx += r.api.contextTokens;
+      t.apiRead += r.api.readTokens;
+      t.simOnApi += r.api.predictedReadTokens;
     }
   }
-  const apiHit = apiCtx > 0 ? apiRead / apiCtx : null;
-  const simOnApi = apiCtx > 0 ? simW / apiCtx : null;
+  const apiHit = t.apiCtx > 0 ? t.apiRead / t.apiCtx : null;
+  const simOnApi = t.apiCtx > 0 ? t.simOnApi / t.apiCtx : null;
   return Object.freeze({
     requests: rows.length,
-    inputTokens: input,
-    readTokens: read,
-    creationTokens: created,
-    uncachedTokens: unc,
-    hitRate: input > 0 ? read / input : 0,
-    apiRequests: apiN,
-    apiContextTokens: apiCtx,
-    apiReadTokens: apiRead,
+    inputTokens: t.input,
+    readTokens: t.read,
+    creationTokens: t.created,
+    uncachedTokens: t.uncached,
+    hitRate: t.input > 0 ? t.read / t.input : 0,
+    apiRequests: t.apiN,
+    apiContextTokens: t.apiCtx,
+    apiReadTokens: t.apiRead,
     apiHitRate: apiHit,
     simHitRateOnApi: simOnApi,
     accuracyPp: apiHit !== null && simOnApi !== null ? Math.abs(simOnApi - apiHit) * 100 : null,

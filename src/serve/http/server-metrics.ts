@@ -51,28 +51,32 @@ export class ServerMetrics {
 
 export type MetricsSnapshot = ReturnType<ServerMetrics['snapshot']>;
 
-/** Prometheus text exposition (version 0.0.4) of a snapshot. */
+/** The exposed series: name (after `trace_serve_`), type, help, and where the value sits in a snapshot. */
+const SERIES: readonly (readonly [string, 'counter' | 'gauge', string, (s: MetricsSnapshot) => number | null])[] = [
+  ['requests_total', 'counter', 'Generation requests received.', (s) => s.requests],
+  ['errors_total', 'counter', 'Requests that failed.', (s) => s.errors],
+  ['queue_rejected_total', 'counter', 'Requests refused because the queue was full.', (s) => s.queue.rejected],
+  ['queue_depth', 'gauge', 'Requests waiting for a slot.', (s) => s.queue.depth],
+  ['active_requests', 'gauge', 'Requests generating now.', (s) => s.queue.active],
+  ['cache_hits_total', 'counter', 'Requests that reused a cached prefix.', (s) => s.cache.hits],
+  ['cache_misses_total', 'counter', 'Requests that reused nothing.', (s) => s.cache.misses],
+  ['cache_cached_tokens_total', 'counter', 'Prompt tokens reused from the KV cache.', (s) => s.cache.cached_tokens],
+  ['cache_evaluated_tokens_total', 'counter', 'Prompt tokens evaluated (not reused).', (s) => s.cache.evaluated_tokens],
+  ['cache_bytes', 'gauge', 'Bytes of KV state held by the prompt cache.', (s) => s.cache.bytes],
+  ['cache_capacity_bytes', 'gauge', 'Prompt cache budget in bytes.', (s) => s.cache.capacity_bytes],
+  ['cache_entries', 'gauge', 'Cached prefixes.', (s) => s.cache.entries],
+  ['cache_evictions_total', 'counter', 'Prompt cache evictions.', (s) => s.cache.evictions],
+  ['output_tokens_total', 'counter', 'Generated tokens.', (s) => s.tokens.output],
+  ['prefill_tokens_per_second', 'gauge', 'Evaluated prompt tokens per second of prefill (cumulative).', (s) => s.prefill_tokens_per_s],
+  ['decode_tokens_per_second', 'gauge', 'Generated tokens per second of decode (cumulative).', (s) => s.decode_tokens_per_s],
+];
+
+/** Prometheus text exposition (version 0.0.4) of a snapshot; series without a value yet are left out. */
 export function prometheusText(s: MetricsSnapshot): string {
   const lines: string[] = [];
-  const m = (name: string, type: 'counter' | 'gauge', help: string, v: number | null) => {
-    if (v === null) return;
-    lines.push(`# HELP trace_serve_${name} ${help}`, `# TYPE trace_serve_${name} ${type}`, `trace_serve_${name} ${v}`);
-  };
-  m('requests_total', 'counter', 'Generation requests received.', s.requests);
-  m('errors_total', 'counter', 'Requests that failed.', s.errors);
-  m('queue_rejected_total', 'counter', 'Requests refused because the queue was full.', s.queue.rejected);
-  m('queue_depth', 'gauge', 'Requests waiting for a slot.', s.queue.depth);
-  m('active_requests', 'gauge', 'Requests generating now.', s.queue.active);
-  m('cache_hits_total', 'counter', 'Requests that reused a cached prefix.', s.cache.hits);
-  m('cache_misses_total', 'counter', 'Requests that reused nothing.', s.cache.misses);
-  m('cache_cached_tokens_total', 'counter', 'Prompt tokens reused from the KV cache.', s.cache.cached_tokens);
-  m('cache_evaluated_tokens_total', 'counter', 'Prompt tokens evaluated (not reused).', s.cache.evaluated_tokens);
-  m('cache_bytes', 'gauge', 'Bytes of KV state held by the prompt cache.', s.cache.bytes);
-  m('cache_capacity_bytes', 'gauge', 'Prompt cache budget in bytes.', s.cache.capacity_bytes);
-  m('cache_entries', 'gauge', 'Cached prefixes.', s.cache.entries);
-  m('cache_evictions_total', 'counter', 'Prompt cache evictions.', s.cache.evictions);
-  m('output_tokens_total', 'counter', 'Generated tokens.', s.tokens.output);
-  m('prefill_tokens_per_second', 'gauge', 'Evaluated prompt tokens per second of prefill (cumulative).', s.prefill_tokens_per_s);
-  m('decode_tokens_per_second', 'gauge', 'Generated tokens per second of decode (cumulative).', s.decode_tokens_per_s);
+  for (const [name, type, help, value] of SERIES) {
+    const v = value(s);
+    if (v !== null) lines.push(`# HELP trace_serve_${name} ${help}`, `# TYPE trace_serve_${name} ${type}`, `trace_serve_${name} ${v}`);
+  }
   return lines.join('\n') + '\n';
 }
