@@ -1,4 +1,5 @@
 import type { RequestFacts } from './request-facts.js';
+import { NO_PREFIX } from './prefix-chains.js';
 import type { RequestKind, SideKind } from './classify.js';
 import { deepFreeze } from '../shared/deep-freeze.js';
 import type { ConversationIndexRow } from '../store/conversation-index-repo.js';
@@ -182,7 +183,7 @@ class ConversationIndexBuilder {
     this.ensureConversation(convId, f);
     const existing = this.agents.get(agentId);
     if (existing) {
-      const resend = n > 0 && existing.lastLen === n && f.prefixHashes[n - 1] === existing.lastHash;
+      const resend = n > 0 && existing.lastLen === n && f.prefixTail === existing.lastHash;
       return { agent: existing, linkedBy: 'jsonl', duplicateOf: resend ? existing.lastId : null };
     }
     const isSub = Boolean(hints.parentAgentId) || hints.isSidechain === true;
@@ -209,8 +210,8 @@ class ConversationIndexBuilder {
   /** 2. structural: the longest prefix among agents' latest requests (undefined when none fits). */
   private linkByPrefix(f: RequestFacts): Link | undefined {
     const n = f.messageCount;
-    for (let k = n; k >= 1; k--) {
-      const cands = this.byTail.get(tailKey(k, f.prefixHashes[k - 1]!));
+    for (let k = n, h = f.prefixTail; k >= 1; k--, h = k >= 1 ? f.chains.parent(h) : NO_PREFIX) {
+      const cands = this.byTail.get(tailKey(k, h));
       if (!cands || cands.length === 0) continue;
       const best = this.bestCandidate(cands, f);
       const sameLength = k === n && best.lastLen === n;
@@ -330,7 +331,7 @@ class ConversationIndexBuilder {
       this.removeTail(a);
       if (n >= a.lastLen || a.info.requests === 0) {
         a.lastLen = n;
-        a.lastHash = n > 0 ? f.prefixHashes[n - 1]! : 0;
+        a.lastHash = n > 0 ? f.prefixTail : 0;
       }
       this.addTail(a);
     }

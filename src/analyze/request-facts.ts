@@ -1,6 +1,7 @@
 import type { Usage } from '../shared/anthropic.js';
 import type { TraceRequest } from '../shared/trace-record.js';
 import { stableStringify } from './normalize.js';
+import { NO_PREFIX, PrefixChains } from './prefix-chains.js';
 import { SegmentMemo } from './segment-memo.js';
 import type { TokenCounter } from './token-counter.js';
 import { emptyBreakdown, type TokenBreakdown } from './token-breakdown.js';
@@ -40,7 +41,10 @@ export interface RequestFacts {
   bodyComplete: boolean;
   hasBody: boolean;
   messageCount: number;
-  prefixHashes: Float64Array;
+  /** Hash of the whole message list (NO_PREFIX without messages); shorter prefixes: `chains.parent()` upwards. */
+  prefixTail: number;
+  /** The analysis's shared prefix table (see prefix-chains.ts). */
+  chains: PrefixChains;
   /** Interned id of the normalised system prompt (billing line dropped), -1 when none. */
   systemKey: number;
   /** Interned id of the sorted tool-name list, -1 when none. */
@@ -64,8 +68,22 @@ export interface RequestFacts {
 /** Per-analysis memo of segment texts → ids / token counts (shared across the requests of one analysis). */
 export class Interner {
   readonly memo = new SegmentMemo();
+  readonly chains = new PrefixChains();
+  /** One instance per distinct string kept in facts (each row's body parses to fresh copies). */
+  private readonly strings = new Map<string, string>();
   id(s: string): number {
     return this.memo.text(s).id;
+  }
+  /**
+   * The shared instance of `s`: every row of a source parses to fresh strings, so the model, endpoint and session
+   * of a million requests would be a million copies each — and the first user message's texts (Claude Code puts
+   * its CLAUDE.md and environment reminders there) KBs each.
+   */
+  str(s: string): string {
+    const hit = this.strings.get(s);
+    if (hit !== undefined) return hit;
+    this.strings.set(s, s);
+    return s;
   }
 }
 
@@ -78,16 +96,19 @@ export interface FactsOptions {
   interner: Interner;
 }
 
+/** One shared empty array for the (usual) requests without spawns or tool calls: facts are never mutated. */
+const NONE: never[] = [];
+const orNone = <T>(xs: T[]): T[] => (xs.length === 0 ? NONE : xs);
+
 export function extractFacts(r: TraceRequest, opts: FactsOptions): RequestFacts {
   const { interner, counter } = opts;
   const body = r.body;
-  let prefixHashes = new Float64Array(0);
+  let prefixTail = NO_PREFIX;
   let systemKey = -1;
   let toolsKey = -1;
   let breakdown: TokenBreakdown | null = null;
   const messageCount = body?.messages?.length ?? 0;
   if (body) {
-    prefixHashes = new Float64Array(messageCount);
     breakdown = counter ? emptyBreakdown() : null;
     const memo = interner.memo;
     // Tools and messages come from identity-memoised records (frozen, shared objects from the SQLite
@@ -138,7 +159,9 @@ export function extractFacts(r: TraceRequest, opts: FactsOptions): RequestFacts 
           breakdown.total += n;
         }
       }
-      prefixHashes[mi] = (h1 >>> 0) * 2097152 + ((h2 >>> 0) & 0x1fffff);
+      const h = (h1 >>> 0) * 2097152 + ((h2 >>> 0) & 0x1fffff);
+      interner.chains.add(h, prefixTail);
+      prefixTail = h;
     }
   }
   let responseTokens: number | null = null;
@@ -158,24 +181,25 @@ export function extractFacts(r: TraceRequest, opts: FactsOptions): RequestFacts 
   const apiTimeMs = r.durationMs ?? (r.startedAtMs !== null && r.endedAtMs !== null ? r.endedAtMs - r.startedAtMs : null);
   return {
     id: r.id,
-    source: r.source,
+    source: interner.str(r.source),
     startedAtMs: r.startedAtMs,
     endedAtMs: r.endedAtMs ?? (r.startedAtMs !== null && apiTimeMs !== null ? r.startedAtMs + apiTimeMs : null),
     ttftMs: r.ttftMs,
     apiTimeMs,
-    endpoint: r.endpoint,
-    model: r.model,
+    endpoint: interner.str(r.endpoint),
+    model: r.model === null ? null : interner.str(r.model),
     isStreaming: r.isStreaming,
     status: r.status,
-    sessionId: r.sessionId,
+    sessionId: r.sessionId === null ? null : interner.str(r.sessionId),
     usage: r.usage,
-    stopReason: r.stopReason,
+    stopReason: r.stopReason === null ? null : interner.str(r.stopReason),
     messageId: r.messageId,
     error: r.error,
     bodyComplete: r.bodyComplete,
     hasBody: body !== null,
     messageCount,
-    prefixHashes,
+    prefixTail,
+    chains: interner.chains,
     systemKey,
     toolsKey,
     toolCount: body?.tools?.length ?? 0,
@@ -183,9 +207,9 @@ export function extractFacts(r: TraceRequest, opts: FactsOptions): RequestFacts 
     side,
     responseToolUse: responseHasToolUse(r),
     lastUserToolResult: lastUserHasToolResult(body),
-    firstUserTexts: firstUserTexts(body),
-    spawns: spawnPrompts(r),
-    responseToolUseIds: (r.response?.content ?? []).filter((b) => b.type === 'tool_use').map((b) => String((b as { id?: string }).id ?? '')),
+    firstUserTexts: orNone(firstUserTexts(body).map((t) => interner.str(t))),
+    spawns: orNone(spawnPrompts(r)),
+    responseToolUseIds: orNone((r.response?.content ?? []).filter((b) => b.type === 'tool_use').map((b) => String((b as { id?: string }).id ?? ''))),
     breakdown,
     responseTokens,
     hints: r.hints,
