@@ -81,7 +81,7 @@ export function traceRequestToRow(r: TraceRequest): RequestRowInput {
     method: r.method,
     endpoint: r.endpoint,
     headers: '{}',
-    body: r.body ? JSON.stringify(r.body) : '',
+    body: r.bodyText ?? (r.body ? JSON.stringify(r.body) : ''),
     user_agent: r.userAgent,
     content_type: 'application/json',
     response: log ? JSON.stringify(log) : null,
@@ -113,7 +113,7 @@ export async function importSources(paths: string[], target: DbTarget, o: Import
     before = await store.countRequests();
     for (const path of paths) {
       if (target.dialect === 'sqlite' && path === target.path) throw new UsageError(`${path} is the target store itself`);
-      const src = openSource(path, { logger: deps.logger, kind: o.sourceKind, progress: deps.progress });
+      const src = openSource(path, { logger: deps.logger, kind: o.sourceKind, progress: deps.progress, keepBodyText: true });
       const res: SourceImportResult = { path, kind: src.kind, read: 0, inserted: 0, existing: 0, older: 0, skipped: 0 };
       try {
         if (src.level !== 'content') throw new UsageError(`${path} is a block-level source (${src.kind}): trace import takes request content`);

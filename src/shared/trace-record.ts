@@ -29,6 +29,12 @@ export interface TraceRequest {
   /** Parsed request body; null when the body was not JSON. */
   body: MessagesRequest | null;
   /**
+   * The request body exactly as sent (UTF-8 text), only when the source was opened with `keepBodyText` and holds
+   * the raw bytes (our store — compact bodies reassembled —, a claude-code-proxy DB, Postgres): what export and
+   * import write, so a body goes through them byte-exact instead of re-serialised.
+   */
+  bodyText?: string;
+  /**
    * False when the source lacks parts of the request the API saw (JSONL has messages but no tools/system):
    * consumers then model the missing part as an opaque prefix.
    */

@@ -1,6 +1,7 @@
 /** `trace capture` as a real process (bin/trace.js → dist/): start, traffic, SIGTERM summary, SIGKILL evidence. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,6 +10,7 @@ import { createFakeAnthropic, textReply, type FakeAnthropic } from '../helpers/f
 import { spawnCapture, type SpawnedCapture } from './spawn-capture.js';
 import { messagesBody } from './harness.js';
 import type { RequestsTable } from '../../src/store/db-types.js';
+import { FIXTURES, HAS_SHARED, TRACE_BIN } from '../helpers/paths.js';
 
 let fake: FakeAnthropic | undefined;
 let cap: SpawnedCapture | undefined;
@@ -134,4 +136,46 @@ describe('trace capture (process)', () => {
     expect(rows[1]!.model).toBe('claude-opus-4-8');
     expect(rows[1]!.body).toBe(JSON.stringify(messagesBody()));
   });
+});
+
+describe.skipIf(!HAS_SHARED)('trace capture --compact-bodies (process) → trace export --format claude-code-proxy', () => {
+  it('stores real Claude Code bodies as skeletons and exports every one byte-exact as the upstream received it', async () => {
+    fake = createFakeAnthropic();
+    await fake.listen();
+    dir = mkdtempSync(join(tmpdir(), 'trace-cap-compact-'));
+    const db = join(dir, 'requests.db');
+    cap = await spawnCapture(['--upstream', fake.url, '--db', db, '--compact-bodies']);
+    const files = readdirSync(join(FIXTURES, 'claude-code')).filter((f) => f.endsWith('.json'));
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    const agent = new Agent();
+    for (const f of files) {
+      const body = JSON.parse(readFileSync(join(FIXTURES, 'claude-code', f), 'utf8')) as Record<string, unknown>;
+      // Two serialisations of each: compact, and pretty-printed with escaped non-ASCII (bytes a re-serialiser loses).
+      for (const text of [JSON.stringify(body), JSON.stringify(body, null, 2).replace(/[\u0080-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'))]) {
+        const res = await request(`${cap.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'sk-x' }, body: text, dispatcher: agent });
+        expect(res.statusCode).toBe(200);
+        await res.body.text();
+      }
+    }
+    await agent.close();
+    expect(await cap.stop()).toBe(0);
+    const sent = fake.requests.filter((r) => r.path === '/v1/messages').map((r) => r.bodyText);
+    expect(sent).toHaveLength(files.length * 2);
+
+    const rdb = new Database(db, { readonly: true });
+    const stored = rdb.prepare('SELECT body, body_skeleton, request_bytes FROM requests ORDER BY seq').all() as { body: string; body_skeleton: Buffer | null; request_bytes: number }[];
+    const onDisk = (rdb.prepare('SELECT coalesce(sum(length(data)), 0) AS n FROM body_segments').get() as { n: number }).n + stored.reduce((a, r) => a + (r.body_skeleton?.length ?? 0), 0);
+    rdb.close();
+    expect(stored.every((r) => r.body === '' && r.body_skeleton !== null)).toBe(true);
+    const rawBytes = sent.reduce((a, t) => a + Buffer.byteLength(t), 0);
+    expect(onDisk).toBeLessThan(rawBytes / 4); // the tools and system blocks are stored once
+
+    const out = join(dir, 'cc-proxy.db');
+    const ex = spawnSync(process.execPath, [TRACE_BIN, 'export', db, '--format', 'claude-code-proxy', '--out', out], { encoding: 'utf8' });
+    expect(ex.status, ex.stderr).toBe(0);
+    const xdb = new Database(out, { readonly: true });
+    const exported = (xdb.prepare("SELECT body FROM requests WHERE endpoint = '/v1/messages' ORDER BY timestamp, rowid").all() as { body: string }[]).map((r) => r.body);
+    xdb.close();
+    expect(exported.sort()).toEqual([...sent].sort());
+  }, 60_000);
 });

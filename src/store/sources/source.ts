@@ -33,6 +33,8 @@ export interface OpenSourceOptions {
   logger: Logger;
   /** Progress over the files of a corpus directory (a bar on a TTY; default none). */
   progress?: ProgressFactory;
+  /** Database sources set `TraceRequest.bodyText` (the body as stored); off by default (readers that keep requests). */
+  keepBodyText?: boolean;
 }
 
 /** One file of a corpus: its session and what was read from it (kv-cache-tester adds its own facts). */

@@ -108,6 +108,11 @@ export class RowPass {
       this.options.logger.warn(`${this.path}: skipping malformed row ${String(row.id)}: ${errorMessage(e)}`);
       return null;
     }
+    if (this.options.keepBodyText && r.body !== null) {
+      const raw = row.body as unknown;
+      if (typeof raw === 'string') r.bodyText = raw;
+      else if (raw instanceof Uint8Array) r.bodyText = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8');
+    }
     this.yielded++;
     this.stats.yielded = Math.max(this.stats.yielded, this.yielded);
     return r;
