@@ -1,4 +1,4 @@
-import { openSource, withSyncRequests, type CorpusInfo } from '../store/sources/index.js';
+import { openSource, type CorpusInfo } from '../store/sources/index.js';
 import { getTokenizer } from '../analyze/tokenizers/index.js';
 import { blockRequestsOf, type BlockSource } from '../analyze/blocks/from-source.js';
 import type { HashAlgorithm } from '../analyze/blocks/chain-hash.js';
@@ -25,10 +25,10 @@ export async function loadBlockSource(path: string, o: BlockSourceLoadOptions, d
   const tokenizer = getTokenizer(o.tokenizer);
   const src = openSource(path, { logger: deps.logger, kind: o.sourceKind, progress: deps.progress });
   try {
-    const sync = await withSyncRequests(src);
-    // Content sources are read twice (linking, then blocks); progress counts records as they are read.
-    const passes = sync.level === 'content' ? 2 : 1;
-    const total = sync.estimatedCount === null ? null : sync.estimatedCount * passes;
+    // Content sources are read twice (linking, then blocks; an async one — Postgres — a page at a time each
+    // pass); progress counts records as they are read.
+    const passes = src.level === 'content' ? 2 : 1;
+    const total = src.estimatedCount === null ? null : src.estimatedCount * passes;
     const progress = deps.progress?.(total) ?? NO_PROGRESS;
     progress.start(total ?? 0, 'loading');
     const counted = <T>(it: Iterable<T>): Iterable<T> => ({
@@ -40,10 +40,18 @@ export async function loadBlockSource(path: string, o: BlockSourceLoadOptions, d
         }
       },
     });
+    async function* countedAsync<T>(it: AsyncIterable<T>): AsyncGenerator<T> {
+      for await (const x of it) {
+        deps.signal?.throwIfAborted();
+        yield x;
+        progress.increment();
+      }
+    }
     const tracked: OpenedSource = {
-      ...sync,
-      requests: () => counted(sync.requests()),
-      ...(sync.blocks ? { blocks: () => counted(sync.blocks!()) } : {}),
+      ...src,
+      requests: () => counted(src.requests()),
+      ...(src.requestsAsync ? { requestsAsync: () => countedAsync(src.requestsAsync!()) } : {}),
+      ...(src.blocks ? { blocks: () => counted(src.blocks!()) } : {}),
     };
     try {
       const bs = await blockRequestsOf(tracked, { tokenizer, hash: o.hash, blockSize: o.blockSize, salt: o.salt ?? '' });

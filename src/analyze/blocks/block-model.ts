@@ -81,31 +81,47 @@ function opaqueTokens(key: string, n: number): Uint32Array {
  * usage (API context − our message tokens) and shared by every agent with that key.
  */
 export function buildBlockRequests(source: Iterable<TraceRequest>, opts: BlockModelOptions): BlockModelResult {
-  const st: BlockModelState = {
-    bs: opts.blockSize ?? DEFAULT_BLOCK_SIZE,
-    ids: opts.ids ?? new HashIdAllocator(),
-    hasher: opts.hasher,
-    tokenizer: opts.tokenizer,
-    tokCache: new Map(),
-    opaqueSize: new Map(),
-    opaqueWarm: new Map(),
-    t0: null,
-    lastEnd: new Map(),
-    seq: 0,
-  };
-  const linkOf = opts.linkOf ?? defaultLink;
-  const out: ModeledBlockRequest[] = [];
-  let skipped = 0;
-  for (const r of source) {
-    if (!r.body || !Array.isArray(r.body.messages) || (r.endpoint && !r.endpoint.startsWith('/v1/messages')) || r.endpoint.includes('count_tokens')) {
-      skipped++;
-      continue;
-    }
-    out.push(modelRequest(st, r, r.body, linkOf(r)));
-    st.seq++;
+  const b = new BlockModelBuilder(opts);
+  for (const r of source) b.add(r);
+  return b.result();
+}
+
+/** buildBlockRequests one request at a time (for async sources: the request is not kept, only its blocks). */
+export class BlockModelBuilder {
+  private readonly st: BlockModelState;
+  private readonly linkOf: (r: TraceRequest) => RequestLink;
+  private readonly out: ModeledBlockRequest[] = [];
+  private skipped = 0;
+
+  constructor(opts: BlockModelOptions) {
+    this.st = {
+      bs: opts.blockSize ?? DEFAULT_BLOCK_SIZE,
+      ids: opts.ids ?? new HashIdAllocator(),
+      hasher: opts.hasher,
+      tokenizer: opts.tokenizer,
+      tokCache: new Map(),
+      opaqueSize: new Map(),
+      opaqueWarm: new Map(),
+      t0: null,
+      lastEnd: new Map(),
+      seq: 0,
+    };
+    this.linkOf = opts.linkOf ?? defaultLink;
   }
-  out.sort((a, b) => a.t - b.t);
-  return { requests: out, blockSize: st.bs, uniqueBlocks: st.ids.size, distinctSegments: st.tokCache.size, skipped };
+
+  add(r: TraceRequest): void {
+    if (!r.body || !Array.isArray(r.body.messages) || (r.endpoint && !r.endpoint.startsWith('/v1/messages')) || r.endpoint.includes('count_tokens')) {
+      this.skipped++;
+      return;
+    }
+    this.out.push(modelRequest(this.st, r, r.body, this.linkOf(r)));
+    this.st.seq++;
+  }
+
+  result(): BlockModelResult {
+    const st = this.st;
+    return { requests: this.out.sort((a, b) => a.t - b.t), blockSize: st.bs, uniqueBlocks: st.ids.size, distinctSegments: st.tokCache.size, skipped: this.skipped };
+  }
 }
 
 /** State carried across the requests of one buildBlockRequests call. */

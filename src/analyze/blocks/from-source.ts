@@ -3,10 +3,11 @@ import { prefixIn } from '../cache/policy.js';
 import type { BlockRequest } from '../../shared/trace-record.js';
 import type { OpenedSource } from '../../store/sources/source.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { buildBlockRequests, defaultLink, DEFAULT_BLOCK_SIZE, type ModeledBlockRequest, type RequestLink } from './block-model.js';
+import { BlockModelBuilder, buildBlockRequests, defaultLink, DEFAULT_BLOCK_SIZE, type BlockModelResult, type ModeledBlockRequest, type RequestLink } from './block-model.js';
 import { createChainHasher, type HashAlgorithm } from './chain-hash.js';
 import type { TraceRequest } from '../../shared/trace-record.js';
-import { collectFacts } from '../analyze-requests.js';
+import { FactsCollector, collectFacts } from '../analyze-requests.js';
+import type { RequestFacts } from '../request-facts.js';
 import { buildConversationIndex } from '../conversation-index.js';
 
 /**
@@ -14,7 +15,10 @@ import { buildConversationIndex } from '../conversation-index.js';
  * agent and parent agent of every request id. Falls back to the block model's default for unknown ids.
  */
 export function indexLinks(requests: Iterable<TraceRequest>): (r: TraceRequest) => RequestLink {
-  const { facts } = collectFacts(requests);
+  return linksOf(collectFacts(requests).facts);
+}
+
+function linksOf(facts: RequestFacts[]): (r: TraceRequest) => RequestLink {
   const index = buildConversationIndex(facts);
   const byId = new Map<string, RequestLink>();
   for (const q of index.requests) byId.set(q.id, { conversationId: q.conversationId, agentId: q.agentId, parentAgentId: q.parentAgentId });
@@ -54,8 +58,22 @@ export async function blockRequestsOf(src: OpenedSource, opts: BlockSourceOption
     return { kind: src.kind, level: 'block', blockSize: src.blockSize ?? reqs[0]?.blockSize ?? DEFAULT_BLOCK_SIZE, requests: reqs, uniqueBlocks: ids.size };
   }
   const hasher = await createChainHasher(opts.hash ?? 'xxh64', opts.salt ?? '');
-  const linkOf = opts.linkOf ?? indexLinks(src.requests());
-  const res = buildBlockRequests(src.requests(), { tokenizer: opts.tokenizer, hasher, blockSize: opts.blockSize, linkOf });
+  let res: BlockModelResult;
+  if (src.requestsAsync) {
+    // An async source (Postgres) is read twice, a page at a time: bodies are never all in memory.
+    let linkOf = opts.linkOf;
+    if (!linkOf) {
+      const c = new FactsCollector();
+      for await (const r of src.requestsAsync()) c.add(r);
+      linkOf = linksOf(c.result().facts);
+    }
+    const b = new BlockModelBuilder({ tokenizer: opts.tokenizer, hasher, blockSize: opts.blockSize, linkOf });
+    for await (const r of src.requestsAsync()) b.add(r);
+    res = b.result();
+  } else {
+    const linkOf = opts.linkOf ?? indexLinks(src.requests());
+    res = buildBlockRequests(src.requests(), { tokenizer: opts.tokenizer, hasher, blockSize: opts.blockSize, linkOf });
+  }
   return { kind: src.kind, level: 'content', blockSize: res.blockSize, requests: res.requests, uniqueBlocks: res.uniqueBlocks };
 }
 

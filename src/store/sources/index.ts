@@ -72,13 +72,3 @@ export async function* iterateRequests(src: OpenedSource): AsyncIterable<TraceRe
   yield* src.requests();
 }
 
-/**
- * A source whose `requests()` can be iterated synchronously (and more than once): sync sources as they are; an
- * async source's records are read once into memory. For consumers that need several passes (the block model).
- */
-export async function withSyncRequests(src: OpenedSource): Promise<OpenedSource> {
-  if (!src.requestsAsync) return src;
-  const all: TraceRequest[] = [];
-  for await (const r of src.requestsAsync()) all.push(r);
-  return Object.assign(Object.create(src) as OpenedSource, { requests: () => all, requestsAsync: undefined });
-}
