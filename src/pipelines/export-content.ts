@@ -24,12 +24,14 @@ const BATCH = 500;
 /**
  * `trace export <source> --format claude-code-proxy --out FILE.db`: every request of a content source (our store —
  * compact bodies reassembled —, a claude-code-proxy DB, JSONL, …) as a row of a fresh claude-code-proxy database.
- * Row ids are the source's record ids; the body is the parsed request re-serialised as compact JSON, the response
- * a claude-code-proxy response log (status, assembled message), which that tool and `trace` read back.
+ * Row ids are the source's record ids; the body is the request exactly as stored where the source holds it (our
+ * SQLite or Postgres store, compact bodies reassembled; a claude-code-proxy DB) and the parsed request re-serialised
+ * as compact JSON otherwise (JSONL, anyclaude, claude-trace); the response a claude-code-proxy response log
+ * (status, assembled message), which that tool and `trace` read back.
  */
 export async function exportContent(path: string, format: string, out: string, o: { sourceKind?: string }, deps: PipelineDeps): Promise<ContentExportResult> {
   if (!CONTENT_EXPORT_FORMATS[format]) throw new UsageError(`unknown content export format "${format}"`);
-  const src = openSource(path, { logger: deps.logger, kind: o.sourceKind, progress: deps.progress });
+  const src = openSource(path, { logger: deps.logger, kind: o.sourceKind, progress: deps.progress, keepBodyText: true });
   try {
     if (src.level !== 'content') throw new UsageError(`${path} is a block-level source (${src.kind}): --format ${format} needs request content`);
     const writer = new CcProxyDbWriter(out);
