@@ -4,7 +4,8 @@
  *   forwarding), the optional `onRow` observer (row started / row completed, e.g. a live view), the in-flight
  *   set, `idle()` and the shutdown cut;
  * - `RowRecorder` is one request's row: the pending row (built in the next check phase, after the request went
- *   upstream) and exactly one completion (complete / error / aborted), timed with the monotonic clock.
+ *   upstream; written once the first chunk was relayed or PENDING_WRITE_HOLD_MS passed) and exactly one completion
+ *   (complete / error / aborted), timed with the monotonic clock.
  */
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -86,11 +87,21 @@ export class CaptureRows {
   }
 
   write(phase: RowEvent['phase'], row: RequestRowInput): void {
+    this.store(phase, row);
+    this.notify(phase, row);
+  }
+
+  /** Hands a row to the writer (a throw is counted and reported, never rethrown). */
+  store(phase: RowEvent['phase'], row: RequestRowInput): void {
     try {
       this.writer.write(row);
     } catch (e) {
       this.reportWriteError(phase === 'started' ? 'pending' : 'complete', e);
     }
+  }
+
+  /** Tells the row observer (a live view). */
+  notify(phase: RowEvent['phase'], row: RequestRowInput): void {
     if (!this.onRow) return;
     try {
       this.onRow({ phase, row });
@@ -125,8 +136,18 @@ export class CaptureRows {
   }
 }
 
+/**
+ * How long a built pending row may wait for its DB write: it is written once the first response chunk has been
+ * relayed, the exchange ended, or this much time passed — whichever comes first — so the write (~0.3 ms of SQLite
+ * on a small VM) never sits between a fast upstream's answer and the client's first token. A real API's first
+ * token takes far longer than this, so there the row is in the DB while the request waits, as before.
+ */
+export const PENDING_WRITE_HOLD_MS = 50;
+
 export class RowRecorder {
   private base: RequestRowInput | undefined;
+  private held: RequestRowInput | undefined;
+  private holdTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly pendingWritten: Promise<void>;
   private done = false;
   /** Set by the handler: stops the upstream exchange (used by `cut`). */
@@ -154,7 +175,20 @@ export class RowRecorder {
       this.rows.reportRecordError('pending', `cannot build the pending row: ${errorMessage(e)}`);
       this.base = fallbackRow(this.facts);
     }
-    this.rows.write('started', this.base);
+    // The observer (live view) sees the request now; the DB write waits for `release()` (see PENDING_WRITE_HOLD_MS).
+    this.rows.notify('started', this.base);
+    this.held = this.base;
+    this.holdTimer = setTimeout(() => this.release(), PENDING_WRITE_HOLD_MS);
+    this.holdTimer.unref?.();
+  }
+
+  /** Writes the pending row now if it is still held (the handler calls it once the first chunk was relayed). */
+  release(): void {
+    const row = this.held;
+    if (!row) return;
+    this.held = undefined;
+    clearTimeout(this.holdTimer);
+    this.rows.store('started', row);
   }
 
   get finished(): boolean {
@@ -168,6 +202,7 @@ export class RowRecorder {
     const clock = this.rows.clock;
     try {
       await this.pendingWritten;
+      this.release();
       let obs: ObservedResponse | undefined;
       let failure = a.failure;
       try {
@@ -201,6 +236,7 @@ export class RowRecorder {
   forceWrite(reason: string): void {
     if (!this.rows.inFlight.has(this)) return;
     this.done = true;
+    this.release();
     this.writeFinal('aborted', null, null, undefined, reason, this.rows.clock.monotonic() - this.facts.startedAtMono);
     this.rows.settle(this, 'aborted');
   }

@@ -1,5 +1,5 @@
 /** `trace capture` as a real process (bin/trace.js → dist/): start, traffic, SIGTERM summary, SIGKILL evidence. */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, rmSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -120,6 +120,16 @@ describe('trace capture (process)', () => {
     const res = await request(`${cap.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(messagesBody()), dispatcher: agent });
     const it = res.body[Symbol.asyncIterator]();
     await it.next(); // the stream is flowing through the proxy
+    // Its pending row is written once the first chunk was relayed (PENDING_WRITE_HOLD_MS): wait until it is in the
+    // DB (another process's read), then kill.
+    await vi.waitFor(() => {
+      const probe = new Database(db, { readonly: true, fileMustExist: true });
+      try {
+        expect((probe.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n).toBe(2);
+      } finally {
+        probe.close();
+      }
+    }, { timeout: 5000, interval: 10 });
     await cap.kill9();
     await expect((async () => {
       for (let r = await it.next(); !r.done; r = await it.next());

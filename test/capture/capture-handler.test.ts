@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { Agent } from 'undici';
 import { createCaptureHandler } from '../../src/capture/capture-handler.js';
@@ -171,7 +171,7 @@ describe('capture handler: recording', () => {
     expect(h.rows()).toHaveLength(1);
   });
 
-  it('writes a pending row on arrival, before the response exists', async () => {
+  it('writes a pending row while the upstream works, before the response exists (held at most PENDING_WRITE_HOLD_MS)', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     h = await startHarness({
@@ -182,6 +182,7 @@ describe('capture handler: recording', () => {
     });
     const p = h.send('/v1/messages', postJson(messagesBody()));
     await h.fake.waitFor(() => h!.fake.messages().length === 1);
+    await vi.waitFor(() => expect(h!.rows()).toHaveLength(1), { timeout: 5000, interval: 10 });
     const pending = h.rows();
     expect(pending).toHaveLength(1);
     expect(pending[0]!.state).toBe('pending');
