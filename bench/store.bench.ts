@@ -1,14 +1,16 @@
 /**
  * The team store, measured side by side in one run (needs the Debian PostgreSQL binaries; skipped, saying so,
  * without them):
- * 1. capture overhead at c=1: the same fake upstream hit directly, through `trace capture --db requests.db` and
- *    through `trace capture --db postgres://…` (real processes, interleaved requests); added TTFT p50/p99. With
+ * 1. capture overhead at c=1: the same fake upstream hit directly, through `trace capture --db requests.db`, the
+ *    same with `--compact-bodies` and through `trace capture --db postgres://…` (real processes, interleaved
+ *    requests); added TTFT p50/p99. With
  *    BENCH_BASELINE_BIN=<an older checkout's bin/trace.js>, that build's SQLite capture runs in the same rounds
  *    ("before": e.g. the commit before the store work);
  * 2. `trace analyze`'s pipeline (loadAnalysis: linking + usage, no tokenizer) over N generated requests stored
  *    in Postgres and the same rows in SQLite: rows/s and the process RSS high-water mark, at N/4 and N, so the
  *    growth per request shows that bodies are streamed (bounded by one page), not held.
- *    N = BENCH_STORE_N (default 40,000; the issue's 1M takes hours of generation on a 2-core machine).
+ *    N = BENCH_STORE_N (default 40,000; BENCH_STORE_N=1000000 is the issue's million, about half an hour here;
+ *    above 200,000 the SQLite side runs at N/4 only, to keep the run under an hour).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,17 +92,19 @@ async function captureOverhead(pgUrl: string, dir: string, m: BenchResult['metri
   await fake.listen();
   const sqlite = await startCapture(fake.url, join(dir, 'requests.db'));
   const pg = await startCapture(fake.url, pgUrl);
+  const compact = await startCapture(fake.url, join(dir, 'compact.db'), ['--compact-bodies']);
   const agent = new Agent({ connections: 8, headersTimeout: 0, bodyTimeout: 0 });
   const body = JSON.stringify({ model: 'claude-bench', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'x'.repeat(4000) }] });
   const base = process.env.BENCH_BASELINE_BIN ? await startCapture(fake.url, join(dir, 'baseline.db'), [], process.env.BENCH_BASELINE_BIN) : null;
-  const runs: Record<string, Sample[]> = { direct: [], sqlite: [], postgres: [], ...(base ? { sqlite_before: [] } : {}) };
-  const urls: [string, string][] = [['direct', fake.url], ['sqlite', sqlite.url], ['postgres', pg.url], ...(base ? [['sqlite_before', base.url] as [string, string]] : [])];
+  const runs: Record<string, Sample[]> = { direct: [], sqlite: [], sqlite_compact: [], postgres: [], ...(base ? { sqlite_before: [] } : {}) };
+  const urls: [string, string][] = [['direct', fake.url], ['sqlite', sqlite.url], ['sqlite_compact', compact.url], ['postgres', pg.url], ...(base ? [['sqlite_before', base.url] as [string, string]] : [])];
   try {
     for (let i = 0; i < 30; i++) for (const [, u] of urls) await one(u, agent, body);
     for (let i = 0; i < SERIAL; i++) for (const [k, u] of urls) runs[k]!.push(await one(u, agent, body));
   } finally {
     await agent.destroy();
     await sqlite.stop();
+    await compact.stop();
     await pg.stop();
     await base?.stop();
     await fake.close();
@@ -131,20 +135,26 @@ const bench: BenchModule = {
     try {
       await captureOverhead(server.createDatabase('cap'), dir, m, lines);
       for (const n of [Math.floor(N / 4), N]) {
+        const withSqlite = n === Math.floor(N / 4) || N <= 200_000;
         const pg = server.createDatabase(`a${n}`);
         const lite = join(dir, `a${n}.db`);
         const fillPg = await fill(pg, n);
-        const fillLite = await fill(lite, n);
+        const fillLite = withSqlite ? await fill(lite, n) : NaN;
         const a = await analyse(pg);
-        const b = await analyse(lite);
-        if (a.requests !== n || b.requests !== n) throw new Error(`analysed ${a.requests} / ${b.requests} of ${n}`);
+        const b = withSqlite ? await analyse(lite) : null;
+        if (a.requests !== n || (b && b.requests !== n)) throw new Error(`analysed ${a.requests} / ${b?.requests} of ${n}`);
         m[`postgres_${n}_analyze_rows_per_s`] = Math.round(n / a.s);
-        m[`sqlite_${n}_analyze_rows_per_s`] = Math.round(n / b.s);
         m[`postgres_${n}_peak_rss_mb`] = Math.round(a.peakRssMb);
-        m[`sqlite_${n}_peak_rss_mb`] = Math.round(b.peakRssMb);
-        lines.push(
-          `analyze ${n.toLocaleString('en')} requests: postgres ${Math.round(n / a.s)}/s (peak RSS ${Math.round(a.peakRssMb)} MB), sqlite ${Math.round(n / b.s)}/s (peak RSS ${Math.round(b.peakRssMb)} MB); insert ${Math.round(n / fillPg)}/s pg, ${Math.round(n / fillLite)}/s sqlite`,
-        );
+        m[`postgres_${n}_insert_rows_per_s`] = Math.round(n / fillPg);
+        if (b) {
+          m[`sqlite_${n}_analyze_rows_per_s`] = Math.round(n / b.s);
+          m[`sqlite_${n}_peak_rss_mb`] = Math.round(b.peakRssMb);
+          m[`sqlite_${n}_insert_rows_per_s`] = Math.round(n / fillLite);
+        }
+        const sqlite = b ? `, sqlite ${Math.round(n / b.s)}/s (peak RSS ${Math.round(b.peakRssMb)} MB)` : ' (sqlite not run at this size)';
+        const inserts = `insert ${Math.round(n / fillPg)}/s pg` + (b ? `, ${Math.round(n / fillLite)}/s sqlite` : '');
+        lines.push(`analyze ${n.toLocaleString('en')} requests: postgres ${Math.round(n / a.s)}/s (peak RSS ${Math.round(a.peakRssMb)} MB)${sqlite}; ${inserts}`);
+        if (process.stderr.isTTY || process.env.BENCH_VERBOSE) process.stderr.write(`store bench: ${lines[lines.length - 1]}\n`);
       }
       lines.push('RSS is the process high-water mark (this bench process, capture children excluded); growth N/4 → N is the per-request facts the analysis keeps, bodies stream one page at a time');
     } finally {

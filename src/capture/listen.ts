@@ -31,6 +31,10 @@ export const DIRECT_BODY = Symbol.for('trace.capture.directBody');
  */
 export const READS_RAW_BODY = Symbol.for('trace.capture.readsRawBody');
 
+const NOT_YET = Symbol('not yet');
+/** Resolves with NOT_YET in the next check phase (after the I/O already received has been handled). */
+const nextTurn = (): Promise<typeof NOT_YET> => new Promise((r) => setImmediate(() => r(NOT_YET)));
+
 export interface DirectBody {
   /** Next chunk, or null at the end; rejects when the source broke. */
   read(): Promise<Uint8Array | null>;
@@ -186,7 +190,6 @@ async function serve(
     return;
   }
   res.writeHead(response.status, response.statusText || undefined, toNodeHeaders(response.headers));
-  res.flushHeaders();
   if (!response.body || req.method === 'HEAD') {
     await response.body?.cancel().catch(cancelFailed);
     res.end();
@@ -220,8 +223,14 @@ async function serve(
   const onAbort = () => cancel(ac.signal.reason);
   ac.signal.addEventListener('abort', onAbort, { once: true });
   try {
+    // The head goes out with the first chunk when that chunk is already here (one socket write, not two);
+    // otherwise at once, so the client sees the headers as soon as the upstream sent them.
+    let pending: Promise<Uint8Array | null> | null = read();
+    const early = await Promise.race([pending.then((v) => v ?? NOT_YET, () => NOT_YET), nextTurn()]);
+    if (early === NOT_YET) res.flushHeaders();
     for (;;) {
-      const value = await read();
+      const value = await (pending ?? read());
+      pending = null;
       if (value === null) break;
       if (res.destroyed) return;
       unflushed++;

@@ -20,6 +20,40 @@ function streamOf(parts: string[]): ReadableStream<Uint8Array> {
 }
 
 describe('capture listen adapter', () => {
+  it('sends the response head at once when the first chunk is not there yet (the client sees headers before any byte)', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let sent = false;
+    l = await listen(async () =>
+      withDirectBody(new Response(streamOf([])), {
+        // The first chunk comes only after the client has the headers: without the early head this never resolves.
+        read: async () => {
+          if (sent) return null;
+          await gate;
+          sent = true;
+          return new TextEncoder().encode('data: late\n\n');
+        },
+        cancel: () => {},
+      }),
+    );
+    const res = await request(`${l.url}/h`, { method: 'POST', body: '{}' });
+    expect(res.statusCode).toBe(200);
+    release();
+    expect(await res.body.text()).toBe('data: late\n\n');
+  });
+
+  it('a head whose first chunk is already here goes out with it, and an upstream that breaks before any chunk still sends the head', async () => {
+    l = await listen(async () => withDirectBody(new Response(streamOf([])), { read: (() => { let n = 0; return async () => (n++ === 0 ? new TextEncoder().encode('data: now\n\n') : null); })(), cancel: () => {} }));
+    const ok = await request(`${l.url}/a`, { method: 'POST', body: '{}' });
+    expect(ok.statusCode).toBe(200);
+    expect(await ok.body.text()).toBe('data: now\n\n');
+    await l.close();
+    l = await listen(async () => withDirectBody(new Response(streamOf([])), { read: async () => { throw new Error('upstream broke'); }, cancel: () => {} }));
+    const broke = await request(`${l.url}/b`, { method: 'POST', body: '{}' });
+    expect(broke.statusCode).toBe(200);
+    await expect(broke.body.text()).rejects.toThrow();
+  });
+
   it('a plain handler gets a normal Request body and its web body stream is relayed', async () => {
     let seenBody = '';
     let seenRaw: Uint8Array | undefined;
