@@ -66,7 +66,16 @@ export async function startCapture(upstream: string, db: string, extraArgs: stri
       /* emitted anyway */
     }
   }
-  const proc = spawn(process.execPath, [bin, 'capture', '--port', '0', '--upstream', upstream, '--db', db, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return startListening([bin, 'capture', '--port', '0', '--upstream', upstream, '--db', db, ...extraArgs]);
+}
+
+/** The bare relay (bench/bare-relay.mjs): the floor for one more HTTP hop through Node. */
+export function startBareRelay(upstream: string): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
+  return startListening([join(ROOT, 'bench', 'bare-relay.mjs'), upstream]);
+}
+
+async function startListening(args: string[]): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`capture did not start: ${out}`)), 30_000);
@@ -101,18 +110,21 @@ const bench: BenchModule = {
     await fake.listen();
     const dir = mkdtempSync(join(tmpdir(), 'trace-bench-proxy-'));
     const cap = await startCapture(fake.url, join(dir, 'requests.db'));
+    const bare = await startBareRelay(fake.url);
     const agent = new Agent({ connections: CONCURRENCY, headersTimeout: 0, bodyTimeout: 0 });
     const body = JSON.stringify({ model: 'claude-bench', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'x'.repeat(4000) }] });
     const direct: Sample[] = [];
     const proxied: Sample[] = [];
     const directSerial: Sample[] = [];
     const proxiedSerial: Sample[] = [];
+    const bareSerial: Sample[] = [];
     let cpuBefore: number | null = null;
     let cpuAfter: number | null = null;
     try {
       // warm-up (connections, JIT) on both paths
       await Promise.all(Array.from({ length: 50 }, () => one(fake.url, agent, body)));
       await Promise.all(Array.from({ length: 50 }, () => one(cap.url, agent, body)));
+      await Promise.all(Array.from({ length: 50 }, () => one(bare.url, agent, body)));
       cpuBefore = cpuMs(cap.pid);
       for (let r = 0; r < ROUNDS; r++) {
         const order: [string, Sample[]][] = r % 2 === 0 ? [[fake.url, direct], [cap.url, proxied]] : [[cap.url, proxied], [fake.url, direct]];
@@ -123,9 +135,15 @@ const bench: BenchModule = {
         proxiedSerial.push(await one(cap.url, agent, body));
       }
       cpuAfter = cpuMs(cap.pid);
+      for (let i = 0; i < SERIAL; i++) {
+        directSerial.push(await one(fake.url, agent, body));
+        bareSerial.push(await one(bare.url, agent, body));
+        proxiedSerial.push(await one(cap.url, agent, body));
+      }
     } finally {
       await agent.destroy();
       await cap.stop();
+      await bare.stop();
       await fake.close();
       rmSync(dir, { recursive: true, force: true });
     }
@@ -152,8 +170,16 @@ const bench: BenchModule = {
         }
       }
     }
+    {
+      const d = q(directSerial.map((x) => x.ttft), 0.5);
+      const b = q(bareSerial.map((x) => x.ttft), 0.5);
+      const p = q(proxiedSerial.map((x) => x.ttft), 0.5);
+      m.c1_ttft_p50_bare_relay_added_ms = +(b - d).toFixed(3);
+      m.c1_ttft_p50_capture_over_bare_ms = +(p - b).toFixed(3);
+      lines.push(`c=1    ttft  p50: a bare Node relay (bench/bare-relay.mjs, no recording) adds ${(b - d).toFixed(2)} ms; trace capture adds ${(p - b).toFixed(2)} ms on top of that hop`);
+    }
     if (cpuBefore !== null && cpuAfter !== null) {
-      const per = (cpuAfter - cpuBefore) / (proxied.length + proxiedSerial.length);
+      const per = (cpuAfter - cpuBefore) / (proxied.length + SERIAL);
       m.proxy_cpu_ms_per_request = +per.toFixed(3);
       lines.push(`proxy process CPU (user+sys, /proc): ${per.toFixed(2)} ms per proxied request (incl. recording into SQLite)`);
     }
