@@ -213,18 +213,12 @@ function relay(st: HandlerState, rec: RowRecorder, req: Request, up: Dispatcher.
   };
   req.signal.addEventListener('abort', onAbort, { once: true });
   if (status === 204 || status === 304 || req.method === 'HEAD') return nullBody(rec, req, up, out, onAbort);
-  let relayed = false;
   const direct = relayUpstreamBody(upBody, {
     onChunk: (bytes) => {
       try {
         observer.push(bytes);
       } catch (e) {
         rows.reportRecordError('observe', `response observer failed: ${errorMessage(e)}`);
-      }
-      if (!relayed) {
-        relayed = true;
-        // The pending row's DB write goes after this chunk reaches the client (next check phase), not before.
-        setImmediate(() => rec.release());
       }
     },
     onEnd: () => {

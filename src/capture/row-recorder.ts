@@ -4,7 +4,7 @@
  *   forwarding), the optional `onRow` observer (row started / row completed, e.g. a live view), the in-flight
  *   set, `idle()` and the shutdown cut;
  * - `RowRecorder` is one request's row: the pending row (built in the next check phase, after the request went
- *   upstream; written once the first chunk was relayed or PENDING_WRITE_HOLD_MS passed) and exactly one completion
+ *   upstream; written after PENDING_WRITE_HOLD_MS or with the completion) and exactly one completion
  *   (complete / error / aborted), timed with the monotonic clock.
  */
 import type { Clock } from '../shared/clock.js';
@@ -137,10 +137,11 @@ export class CaptureRows {
 }
 
 /**
- * How long a built pending row may wait for its DB write: it is written once the first response chunk has been
- * relayed, the exchange ended, or this much time passed — whichever comes first — so the write (~0.3 ms of SQLite
- * on a small VM) never sits between a fast upstream's answer and the client's first token. A real API's first
- * token takes far longer than this, so there the row is in the DB while the request waits, as before.
+ * How long a built pending row waits for its DB write: it is written when this much time has passed or with the
+ * completion (one transaction for both), whichever comes first. A short exchange then costs one write instead of
+ * two, and the write (~0.3 ms of SQLite on a small VM) never lands between a fast upstream's answer and the
+ * client's first tokens; a real API's first token takes far longer than this, so there the pending row is in the DB
+ * while the request waits, as before. The price: a proxy killed within this time of a request loses its pending row.
  */
 export const PENDING_WRITE_HOLD_MS = 50;
 
@@ -182,7 +183,7 @@ export class RowRecorder {
     this.holdTimer.unref?.();
   }
 
-  /** Writes the pending row now if it is still held (the handler calls it once the first chunk was relayed). */
+  /** Writes the pending row now if it is still held (the hold timer, the completion and the shutdown cut call it). */
   release(): void {
     const row = this.held;
     if (!row) return;

@@ -120,8 +120,8 @@ describe('trace capture (process)', () => {
     const res = await request(`${cap.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(messagesBody()), dispatcher: agent });
     const it = res.body[Symbol.asyncIterator]();
     await it.next(); // the stream is flowing through the proxy
-    // Its pending row is written once the first chunk was relayed (PENDING_WRITE_HOLD_MS): wait until it is in the
-    // DB (another process's read), then kill.
+    // Its pending row is written PENDING_WRITE_HOLD_MS after arrival: wait until it is in the DB (another process's
+    // read), then kill.
     await vi.waitFor(() => {
       const probe = new Database(db, { readonly: true, fileMustExist: true });
       try {
