@@ -19,6 +19,8 @@ export interface CliContext {
   interrupted: AbortSignal;
   /** Commands that run until interrupted (capture, serve) register cleanup here. */
   onShutdown: (fn: () => Promise<void> | void) => void;
+  /** Resolves when stdin ends (`trace serve --exit-with-parent`: the supervising process is gone); absent = never. */
+  stdinEnded?: () => Promise<void>;
 }
 
 /** The dependencies a pipeline (src/pipelines) takes, from the CLI context: logger, clock, TTY progress, Ctrl-C. */

@@ -53,6 +53,13 @@ export function defaultContext(): CliContext & { shutdown: () => Promise<void> }
     clock: systemClock,
     logger: streamLogger((l) => process.stderr.write(l + '\n'), Boolean(process.env.TRACE_DEBUG)),
     interrupted: ac.signal,
+    stdinEnded: () =>
+      new Promise<void>((r) => {
+        process.stdin.once('end', r);
+        process.stdin.once('close', r);
+        process.stdin.once('error', () => r());
+        process.stdin.resume(); // read (and drop) until EOF
+      }),
     onShutdown: (fn: () => Promise<void> | void) => void cleanups.push(fn),
     shutdown: async () => {
       for (const fn of cleanups.splice(0).reverse()) await fn();

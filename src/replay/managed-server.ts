@@ -65,7 +65,7 @@ export function killAllServersSync(): void {
 }
 
 export function serveArgs(o: Pick<ManagedServerOptions, 'engine' | 'model' | 'ctxSize' | 'slots' | 'cacheBytes' | 'threads' | 'extraArgs'>): string[] {
-  const args = ['serve', '--engine', o.engine, '--model', o.model, '--port', '0', '--json', '--ctx-size', String(o.ctxSize)];
+  const args = ['serve', '--engine', o.engine, '--model', o.model, '--port', '0', '--json', '--exit-with-parent', '--ctx-size', String(o.ctxSize)];
   if (o.slots != null) args.push('--slots', String(o.slots));
   if (o.cacheBytes != null) args.push('--cache-bytes', String(o.cacheBytes));
   if (o.threads != null) args.push('--threads', String(o.threads));
@@ -97,7 +97,9 @@ export async function startManagedServer(o: ManagedServerOptions): Promise<Manag
   let logError: Error | null = null;
   log.on('error', (e) => (logError ??= e));
   const t0 = clock.monotonic();
-  const proc = spawn(cmd, [...pre, ...serveArgs(o)], { stdio: ['ignore', 'pipe', 'pipe'], env: o.env as NodeJS.ProcessEnv | undefined });
+  // stdin is the child's lifeline (--exit-with-parent): nothing is written to it, and when this process ends — even
+  // by SIGKILL — the pipe closes and the server shuts itself down.
+  const proc = spawn(cmd, [...pre, ...serveArgs(o)], { stdio: ['pipe', 'pipe', 'pipe'], env: o.env as NodeJS.ProcessEnv | undefined });
   liveServers.add(proc);
   let tail = '';
   let outBuf = '';

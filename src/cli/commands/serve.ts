@@ -33,6 +33,7 @@ interface ServeOpts {
   toolGrammarTools?: string;
   toolGrammarPaths?: string;
   json?: boolean;
+  exitWithParent?: boolean;
 }
 
 export const registerServe: RegisterCommand = (program: Command, ctx: CliContext) => {
@@ -55,6 +56,7 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
     .option('--tool-grammar-paths <file>', 'file of newline-separated allowed values for file_path arguments')
     .option('--max-body-bytes <n>', 'largest accepted request body; larger ones get 413 request_too_large', intArg('--max-body-bytes', 1), DEFAULT_MAX_BODY_BYTES)
     .option('--json', 'print the final summary as JSON (the listening line then goes to stderr)')
+    .option('--exit-with-parent', 'shut down when stdin closes: `trace replay --model` starts its servers so, and a replay killed even with SIGKILL leaves none behind')
     .action(async (o: ServeOpts) => {
       let toolGrammar: ToolGrammarConfig | undefined;
       if (o.toolGrammar !== 'off') {
@@ -103,6 +105,12 @@ export const registerServe: RegisterCommand = (program: Command, ctx: CliContext
         await new Promise<void>((r) => {
           if (ctx.interrupted.aborted) return r();
           ctx.interrupted.addEventListener('abort', () => r(), { once: true });
+          if (o.exitWithParent && ctx.stdinEnded) {
+            void ctx.stdinEnded().then(() => {
+              ctx.logger.info('stdin closed (--exit-with-parent): shutting down');
+              r();
+            });
+          }
         });
         const snap = handler.metrics.snapshot(engine.cacheStats(), { active: handler.queue.active, depth: handler.queue.depth, rejected: handler.queue.rejected, slots: handler.queue.slots, maxQueue: handler.queue.maxQueue });
         const summary = { url: server.url, engine: engine.info.engine, model: engine.info.modelId, ...snap };
