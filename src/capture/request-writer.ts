@@ -138,7 +138,7 @@ export function createStoreWriter(store: Store, options: StoreWriterOptions): Re
   const compactor = createAsyncBatchingWriter(async (rows) => {
     await new Promise<void>((r) => setImmediate(r));
     await inner.flush();
-    await compactStoredBodies(store.db, rows.map((r) => r.id));
+    await compactStoredBodies(store, rows.map((r) => r.id));
   }, { onError: options.onError });
   return {
     write(row) {

@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import type { DatabaseSchema } from './db-types.js';
 import { decompressSegment, runSegmentRefs, skeletonRefs } from './body-codec.js';
 import { KyselySegmentStore } from './segment-store.js';
 import type { Store } from './store.js';
@@ -37,18 +38,18 @@ const SEGMENT_CHUNK = 500;
  * Segment ids no stored skeleton references, directly or through a run segment (whose raw bytes name further
  * leaves). Skeletons are small; only ids are held in memory.
  */
-async function orphanSegments(store: Store): Promise<string[]> {
-  const stored = await store.db.selectFrom('body_segments').select('id').execute();
+async function orphanSegments(db: Kysely<DatabaseSchema>): Promise<string[]> {
+  const stored = await db.selectFrom('body_segments').select('id').execute();
   if (stored.length === 0) return [];
   const live = new Set<string>();
   const runs = new Set<string>();
-  const skeletons = await store.db.selectFrom('requests').select('body_skeleton').where('body_skeleton', 'is not', null).execute();
+  const skeletons = await db.selectFrom('requests').select('body_skeleton').where('body_skeleton', 'is not', null).execute();
   for (const s of skeletons) {
     const refs = skeletonRefs(s.body_skeleton!);
     for (const id of refs.ids) live.add(id);
     for (const id of refs.runs) runs.add(id);
   }
-  const segments = new KyselySegmentStore(store.db);
+  const segments = new KyselySegmentStore(db);
   for (const [id, data] of await segments.getMany([...runs])) for (const leaf of runSegmentRefs(id, decompressSegment(data))) live.add(leaf);
   return stored.map((s) => s.id).filter((id) => !live.has(id));
 }
@@ -70,12 +71,17 @@ export async function pruneRequests(store: Store, options: PruneOptions): Promis
   });
   // The index no longer describes the table: the next `trace analyze` rebuilds it.
   if (conversationIndexRows > 0) await store.db.deleteFrom('conversation_index_meta').execute();
-  let bodySegments = 0;
-  const orphans = await orphanSegments(store);
-  for (let i = 0; i < orphans.length; i += SEGMENT_CHUNK) {
-    const r = await store.db.deleteFrom('body_segments').where('id', 'in', orphans.slice(i, i + SEGMENT_CHUNK)).executeTakeFirst();
-    bodySegments += Number(r.numDeletedRows);
-  }
+  // The sweep excludes writers (Store.withSegmentLock): a segment a writer found present cannot go before its
+  // skeleton is stored.
+  const bodySegments = await store.withSegmentLock('sweep', async (db) => {
+    let n = 0;
+    const orphans = await orphanSegments(db);
+    for (let i = 0; i < orphans.length; i += SEGMENT_CHUNK) {
+      const r = await db.deleteFrom('body_segments').where('id', 'in', orphans.slice(i, i + SEGMENT_CHUNK)).executeTakeFirst();
+      n += Number(r.numDeletedRows);
+    }
+    return n;
+  });
   return { before, requests, conversationIndexRows, bodySegments, dryRun: false };
 }
 

@@ -31,6 +31,14 @@ export interface Store {
   /** Capture's rows: a `pending` row is upserted, a finished one completes it (body/headers not resent). */
   writeCaptureRows(rows: readonly RequestRowInput[]): Promise<void>;
   countRequests(): Promise<number>;
+  /**
+   * Runs `fn` so that body segments cannot be swept under it: `write` (a writer checking which segments exist,
+   * adding the missing ones and storing the skeletons that reference them) and `sweep` (prune's orphan sweep)
+   * exclude each other, writers do not exclude writers. Postgres: one transaction holding a shared / exclusive
+   * advisory lock. SQLite: `fn` runs as is (one process writes a SQLite store at a time in practice; prune a live
+   * SQLite capture that uses --compact-bodies only after stopping it).
+   */
+  withSegmentLock<T>(mode: 'write' | 'sweep', fn: (db: Kysely<DatabaseSchema>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -90,8 +98,12 @@ async function compactRow(segments: KyselySegmentStore, row: RequestRowInput): P
  * references shared `body_segments`. Rows already compact or without a body are left as they are. Capture's
  * `--compact-bodies` runs this after a response has been forwarded and its row completed. Returns rows compacted.
  */
-export async function compactStoredBodies(db: Kysely<DatabaseSchema>, ids: readonly string[]): Promise<number> {
+export async function compactStoredBodies(store: Pick<Store, 'withSegmentLock'>, ids: readonly string[]): Promise<number> {
   if (ids.length === 0) return 0;
+  return store.withSegmentLock('write', (db) => compactRows(db, ids));
+}
+
+async function compactRows(db: Kysely<DatabaseSchema>, ids: readonly string[]): Promise<number> {
   const segments = new KyselySegmentStore(db);
   const rows = await db.selectFrom('requests').select(['id', 'body', 'body_skeleton', 'request_bytes']).where('id', 'in', [...ids]).execute();
   let n = 0;
@@ -108,28 +120,34 @@ export async function compactStoredBodies(db: Kysely<DatabaseSchema>, ids: reado
   return n;
 }
 
-async function insertChunks(db: Kysely<DatabaseSchema>, rows: readonly RequestRowInput[], origin: RowOrigin | undefined, options: InsertOptions = {}): Promise<InsertResult> {
+async function insertChunks(store: Pick<Store, 'db' | 'withSegmentLock'>, rows: readonly RequestRowInput[], origin: RowOrigin | undefined, options: InsertOptions = {}): Promise<InsertResult> {
   let inserted = 0;
-  const segments = options.compactBodies ? new KyselySegmentStore(db) : null;
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    let chunk = rows.slice(i, i + INSERT_CHUNK);
-    if (segments) {
-      // Only rows not stored yet are encoded (re-imports stay cheap and write no segments).
-      const have = new Set((await db.selectFrom('requests').select('id').where('id', 'in', chunk.map((r) => r.id)).execute()).map((r) => r.id));
-      const fresh: RequestRowInput[] = [];
-      for (const r of chunk) if (!have.has(r.id)) fresh.push(await compactRow(segments, r));
-      chunk = fresh;
-      if (chunk.length === 0) continue;
-    }
-    const values = chunk.map((r) => bind(withOrigin(r, origin)) as unknown as RequestsTable);
-    const res = await db
-      .insertInto('requests')
-      .values(values)
-      .onConflict((oc) => oc.column('id').doNothing())
-      .executeTakeFirst();
-    inserted += Number(res.numInsertedOrUpdatedRows ?? 0n);
+    const chunk = rows.slice(i, i + INSERT_CHUNK);
+    // Compact chunks hold the segment lock from checking which segments exist until their skeletons are stored.
+    inserted += options.compactBodies ? await store.withSegmentLock('write', (db) => insertChunk(db, chunk, origin, true)) : await insertChunk(store.db, chunk, origin, false);
   }
   return { inserted, existing: rows.length - inserted };
+}
+
+async function insertChunk(db: Kysely<DatabaseSchema>, rows: readonly RequestRowInput[], origin: RowOrigin | undefined, compact: boolean): Promise<number> {
+  let chunk = rows;
+  if (compact) {
+    // Only rows not stored yet are encoded (re-imports stay cheap and write no segments).
+    const segments = new KyselySegmentStore(db);
+    const have = new Set((await db.selectFrom('requests').select('id').where('id', 'in', chunk.map((r) => r.id)).execute()).map((r) => r.id));
+    const fresh: RequestRowInput[] = [];
+    for (const r of chunk) if (!have.has(r.id)) fresh.push(await compactRow(segments, r));
+    chunk = fresh;
+    if (chunk.length === 0) return 0;
+  }
+  const values = chunk.map((r) => bind(withOrigin(r, origin)) as unknown as RequestsTable);
+  const res = await db
+    .insertInto('requests')
+    .values(values)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0n);
 }
 
 async function count(db: Kysely<DatabaseSchema>): Promise<number> {
@@ -138,8 +156,21 @@ async function count(db: Kysely<DatabaseSchema>): Promise<number> {
 }
 
 /** A Store: the dialect's own members plus the ones every dialect runs through kysely. */
-function storeOn(db: Kysely<DatabaseSchema>, own: Pick<Store, 'target' | 'dialect' | 'sqlite' | 'writeCaptureRows' | 'close'>): Store {
-  return { ...own, db, insertRequests: (rows, origin, opts) => insertChunks(db, rows, origin, opts), countRequests: () => count(db) };
+function storeOn(db: Kysely<DatabaseSchema>, own: Pick<Store, 'target' | 'dialect' | 'sqlite' | 'writeCaptureRows' | 'withSegmentLock' | 'close'>): Store {
+  const store: Store = { ...own, db, insertRequests: (rows, origin, opts) => insertChunks(store, rows, origin, opts), countRequests: () => count(db) };
+  return store;
+}
+
+/** Postgres advisory lock key of the body-segment lock (Store.withSegmentLock). */
+const SEGMENT_LOCK = 7_311_853_002;
+
+function pgSegmentLock(db: Kysely<DatabaseSchema>): Store['withSegmentLock'] {
+  return (mode, fn) =>
+    db.transaction().execute(async (trx) => {
+      if (mode === 'write') await sql`SELECT pg_advisory_xact_lock_shared(${SEGMENT_LOCK})`.execute(trx);
+      else await sql`SELECT pg_advisory_xact_lock(${SEGMENT_LOCK})`.execute(trx);
+      return fn(trx);
+    });
 }
 
 // ---------------------------------------------------------------------------------------------------- SQLite
@@ -154,13 +185,15 @@ function openSqliteStore(target: Extract<DbTarget, { dialect: 'sqlite' }>, optio
       throw e instanceof StoreError ? e : new StoreError(describeSqliteFailure(target.path, e, options.readonly ?? false), { cause: e });
     }
   }
-  return storeOn(kyselyFor(raw), {
+  const db = kyselyFor(raw);
+  return storeOn(db, {
     target,
     dialect: 'sqlite',
     sqlite: raw,
     async writeCaptureRows(rows) {
       writeCaptureRows(raw, rows as RequestRowInput[]);
     },
+    withSegmentLock: (_mode, fn) => fn(db),
     async close() {
       if (raw.open) raw.close();
     },
@@ -263,7 +296,7 @@ async function openPostgresStore(target: Extract<DbTarget, { dialect: 'postgres'
     if (e instanceof StoreError) throw e;
     throw new StoreError(`cannot prepare ${target.display}: ${errorMessage(e)}`, { cause: e });
   }
-  return storeOn(db, { target, dialect: 'postgres', sqlite: null, writeCaptureRows: (rows) => writeCaptureRowsPg(db, rows), close: () => db.destroy() });
+  return storeOn(db, { target, dialect: 'postgres', sqlite: null, writeCaptureRows: (rows) => writeCaptureRowsPg(db, rows), withSegmentLock: pgSegmentLock(db), close: () => db.destroy() });
 }
 
 /** Opens (and unless read-only, migrates) the store a `--db` target names. Throws StoreError (E_STORE). */

@@ -220,7 +220,11 @@ describe('capture --compact-bodies', () => {
     let writer: ReturnType<typeof createStoreWriter> | undefined;
     h = await startHarness({
       script: () => textReply('hi'),
-      writer: (db) => (writer = createStoreWriter({ sqlite: db, db: kyselyFor(db) } as unknown as Store, { compactBodies: true, onError: (e) => errors.push(e) })),
+      writer: (db) => {
+        const kdb = kyselyFor(db);
+        const store = { sqlite: db, db: kdb, withSegmentLock: (_mode: string, fn: (d: typeof kdb) => Promise<unknown>) => fn(kdb) } as unknown as Store;
+        return (writer = createStoreWriter(store, { compactBodies: true, onError: (e) => errors.push(e) }));
+      },
     });
     const tools = Array.from({ length: 6 }, (_, i) => ({ name: `Tool${i}`, description: `does thing ${i} `.repeat(40), input_schema: { type: 'object', properties: {} } }));
     // Different serialisations (pretty-printed, compact) must come back exactly as sent.

@@ -234,8 +234,8 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       await store.insertRequests(rows);
       const before = await readAll(pathOf(store));
       const withBody = rows.filter((r) => r.body !== '');
-      expect(await compactStoredBodies(store.db, rows.map((r) => r.id))).toBe(withBody.length);
-      expect(await compactStoredBodies(store.db, rows.map((r) => r.id))).toBe(0); // already compact
+      expect(await compactStoredBodies(store, rows.map((r) => r.id))).toBe(withBody.length);
+      expect(await compactStoredBodies(store, rows.map((r) => r.id))).toBe(0); // already compact
       const segments = new KyselySegmentStore(store.db);
       const byId = new Map(rows.map((r) => [r.id, r.body]));
       for (const r of await store.db.selectFrom('requests').select(['id', 'body', 'body_skeleton']).execute()) {

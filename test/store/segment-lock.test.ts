@@ -1,0 +1,68 @@
+/**
+ * Prune's segment sweep against a concurrent compacting writer, on a real Postgres: a writer that found a body's
+ * segments already stored (left by a row the prune is deleting) holds the segment lock until its skeleton is
+ * stored, so the sweep — which needs the lock exclusively — cannot delete them under it. Without the lock the new
+ * row's body would reference swept segments and be unreadable.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../src/store/store.js';
+import { parseDbTarget } from '../../src/store/target.js';
+import { pruneRequests } from '../../src/store/retention.js';
+import { KyselySegmentStore } from '../../src/store/segment-store.js';
+import { readBody, writeBody } from '../../src/store/body-codec.js';
+import { HAS_POSTGRES, NO_POSTGRES_MESSAGE, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+
+let server: TestPostgres | null = null;
+beforeAll(async () => {
+  if (HAS_POSTGRES) server = await startPostgres();
+  else console.warn(NO_POSTGRES_MESSAGE);
+}, 60_000);
+afterAll(() => server?.stop());
+
+const BODY = JSON.stringify({
+  model: 'claude-x',
+  max_tokens: 64,
+  tools: Array.from({ length: 4 }, (_, i) => ({ name: `tool${i}`, description: `Tool number ${i}. `.repeat(20), input_schema: { type: 'object', properties: {} } })),
+  system: [{ type: 'text', text: 'You are a coding agent. '.repeat(30) }],
+  messages: [{ role: 'user', content: [{ type: 'text', text: 'Please read the file and report what it says. '.repeat(10) }] }],
+});
+
+describe.skipIf(!HAS_POSTGRES)('body segments: prune vs a concurrent compacting writer (Postgres)', () => {
+  it('the sweep waits for the writer; the new row reads back byte-exact', async () => {
+    const store: Store = await openStore(parseDbTarget(server!.createDatabase('seglock'), '/'));
+    try {
+      const day = 86_400_000;
+      const now = Date.parse('2026-06-01T00:00:00Z');
+      // An old compact row: its segments are the ones the writer will find present.
+      await store.insertRequests([{ id: 'old', method: 'POST', endpoint: '/v1/messages', headers: '{}', body: BODY, started_at_ms: now - 30 * day, state: 'complete' }], undefined, { compactBodies: true });
+      expect((await store.db.selectFrom('body_segments').select('id').execute()).length).toBeGreaterThan(0);
+
+      let found!: () => void;
+      const foundPresent = new Promise<void>((r) => (found = r));
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const writer = store.withSegmentLock('write', async (db) => {
+        const w = await writeBody(new KyselySegmentStore(db), BODY);
+        expect(w.newSegments).toBe(0); // every segment was already stored
+        found();
+        await gate;
+        await db.insertInto('requests').values({ id: 'new', method: 'POST', endpoint: '/v1/messages', headers: '{}', body: '', body_skeleton: w.skeleton, started_at_ms: now, state: 'complete' } as never).execute();
+      });
+      await foundPresent;
+      let pruned = false;
+      const prune = pruneRequests(store, { beforeMs: now - day }).then((r) => ((pruned = true), r));
+      await new Promise((r) => setTimeout(r, 300));
+      const prunedEarly = pruned;
+      release();
+      expect(prunedEarly).toBe(false); // the old row is gone, but the sweep waited for the writer's lock
+      await writer;
+      const res = await prune;
+      expect(res.requests).toBe(1);
+      expect(res.bodySegments).toBe(0); // the new row references them all
+      const row = await store.db.selectFrom('requests').select('body_skeleton').where('id', '=', 'new').executeTakeFirstOrThrow();
+      expect((await readBody(new KyselySegmentStore(store.db), row.body_skeleton!, { verify: true })).toString('utf8')).toBe(BODY);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+});
