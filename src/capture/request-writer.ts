@@ -4,7 +4,7 @@
  */
 import type { Db } from '../store/db.js';
 import { writeCaptureRow, writeCaptureRows, type RequestRowInput } from '../store/requests-repo.js';
-import { compactStoredBodies, withOrigin, type RowOrigin, type Store } from '../store/store.js';
+import { compactStoredBodies, compactStoredBodiesSync, withOrigin, type RowOrigin, type Store } from '../store/store.js';
 
 export interface RequestWriter {
   /** May throw synchronously (the handler catches, counts and reports). */
@@ -138,7 +138,9 @@ export function createStoreWriter(store: Store, options: StoreWriterOptions): Re
   const compactor = createAsyncBatchingWriter(async (rows) => {
     await new Promise<void>((r) => setImmediate(r));
     await inner.flush();
-    await compactStoredBodies(store, rows.map((r) => r.id));
+    const ids = rows.map((r) => r.id);
+    if (store.sqlite) compactStoredBodiesSync(store.sqlite, ids);
+    else await compactStoredBodies(store, ids);
   }, { onError: options.onError });
   return {
     write(row) {

@@ -8,7 +8,7 @@ import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { PENDING_ONLY, WRITABLE, bind, writeCaptureRows, type RequestRowInput } from './requests-repo.js';
 import type { DbTarget } from './target.js';
 import { KyselySegmentStore } from './segment-store.js';
-import { writeBody } from './body-codec.js';
+import { compressSegment, encodeBody, writeBody } from './body-codec.js';
 
 /**
  * One store interface over kysely, two dialects: SQLite (better-sqlite3, the embedded default) and Postgres (`pg`,
@@ -35,8 +35,9 @@ export interface Store {
    * Runs `fn` so that body segments cannot be swept under it: `write` (a writer checking which segments exist,
    * adding the missing ones and storing the skeletons that reference them) and `sweep` (prune's orphan sweep)
    * exclude each other, writers do not exclude writers. Postgres: one transaction holding a shared / exclusive
-   * advisory lock. SQLite: `fn` runs as is (one process writes a SQLite store at a time in practice; prune a live
-   * SQLite capture that uses --compact-bodies only after stopping it).
+   * advisory lock. SQLite: one `BEGIN IMMEDIATE` transaction (SQLite has one writer at a time; it waits for the
+   * write lock up to the busy timeout). Not for a connection that capture's synchronous writer also uses: capture
+   * compacts through `compactStoredBodiesSync`.
    */
   withSegmentLock<T>(mode: 'write' | 'sweep', fn: (db: Kysely<DatabaseSchema>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -103,6 +104,29 @@ export async function compactStoredBodies(store: Pick<Store, 'withSegmentLock'>,
   return store.withSegmentLock('write', (db) => compactRows(db, ids));
 }
 
+/**
+ * compactStoredBodies for capture's own SQLite connection: each row in one synchronous transaction (check which
+ * segments exist, insert the missing ones, store the skeleton) — atomic against another process's prune, and
+ * never interleaved with the capture's synchronous batch writer on the same connection. Returns rows compacted.
+ */
+export function compactStoredBodiesSync(raw: Db, ids: readonly string[]): number {
+  const get = raw.prepare('SELECT body, body_skeleton, request_bytes FROM requests WHERE id = ?');
+  const has = raw.prepare('SELECT 1 FROM body_segments WHERE id = ?').pluck();
+  const put = raw.prepare('INSERT INTO body_segments (id, raw_bytes, data) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING');
+  const set = raw.prepare("UPDATE requests SET body = '', body_skeleton = ?, request_bytes = ? WHERE id = ?");
+  const one = raw.transaction((id: string): boolean => {
+    const r = get.get(id) as { body: string | null; body_skeleton: Buffer | null; request_bytes: number | null } | undefined;
+    if (!r || r.body_skeleton || !r.body) return false;
+    const enc = encodeBody(r.body);
+    for (const seg of enc.segments) if (has.get(seg.id) === undefined) put.run(seg.id, seg.bytes.length, compressSegment(seg.bytes));
+    set.run(enc.skeleton, r.request_bytes ?? enc.size, id);
+    return true;
+  });
+  let n = 0;
+  for (const id of ids) if (one.immediate(id)) n++;
+  return n;
+}
+
 async function compactRows(db: Kysely<DatabaseSchema>, ids: readonly string[]): Promise<number> {
   const segments = new KyselySegmentStore(db);
   const rows = await db.selectFrom('requests').select(['id', 'body', 'body_skeleton', 'request_bytes']).where('id', 'in', [...ids]).execute();
@@ -161,6 +185,21 @@ function storeOn(db: Kysely<DatabaseSchema>, own: Pick<Store, 'target' | 'dialec
   return store;
 }
 
+function sqliteSegmentLock(db: Kysely<DatabaseSchema>): Store['withSegmentLock'] {
+  return (_mode, fn) =>
+    db.connection().execute(async (conn) => {
+      await sql`BEGIN IMMEDIATE`.execute(conn);
+      try {
+        const r = await fn(conn);
+        await sql`COMMIT`.execute(conn);
+        return r;
+      } catch (e) {
+        await sql`ROLLBACK`.execute(conn);
+        throw e;
+      }
+    });
+}
+
 /** Postgres advisory lock key of the body-segment lock (Store.withSegmentLock). */
 const SEGMENT_LOCK = 7_311_853_002;
 
@@ -193,7 +232,7 @@ function openSqliteStore(target: Extract<DbTarget, { dialect: 'sqlite' }>, optio
     async writeCaptureRows(rows) {
       writeCaptureRows(raw, rows as RequestRowInput[]);
     },
-    withSegmentLock: (_mode, fn) => fn(db),
+    withSegmentLock: sqliteSegmentLock(db),
     async close() {
       if (raw.open) raw.close();
     },

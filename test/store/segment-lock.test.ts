@@ -1,10 +1,16 @@
 /**
- * Prune's segment sweep against a concurrent compacting writer, on a real Postgres: a writer that found a body's
+ * Prune's segment sweep against a concurrent compacting writer, on a real Postgres and on SQLite (prune as another
+ * process, as a cron job beside a running capture would be): a writer that found a body's
  * segments already stored (left by a row the prune is deleting) holds the segment lock until its skeleton is
  * stored, so the sweep — which needs the lock exclusively — cannot delete them under it. Without the lock the new
  * row's body would reference swept segments and be unreadable.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TRACE_BIN } from '../helpers/paths.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { parseDbTarget } from '../../src/store/target.js';
 import { pruneRequests } from '../../src/store/retention.js';
@@ -63,6 +69,50 @@ describe.skipIf(!HAS_POSTGRES)('body segments: prune vs a concurrent compacting 
       expect((await readBody(new KyselySegmentStore(store.db), row.body_skeleton!, { verify: true })).toString('utf8')).toBe(BODY);
     } finally {
       await store.close();
+    }
+  }, 60_000);
+});
+
+describe('body segments: prune (another process) vs a concurrent compacting writer (SQLite)', () => {
+  it('the prune waits for the writer\'s write lock; the new row reads back byte-exact', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trace-seglock-'));
+    const path = join(dir, 'requests.db');
+    const store: Store = await openStore(parseDbTarget(path, dir));
+    try {
+      const day = 86_400_000;
+      const now = Date.parse('2026-06-01T00:00:00Z');
+      await store.insertRequests([{ id: 'old', method: 'POST', endpoint: '/v1/messages', headers: '{}', body: BODY, started_at_ms: now - 30 * day, state: 'complete' }], undefined, { compactBodies: true });
+      let found!: () => void;
+      const foundPresent = new Promise<void>((r) => (found = r));
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const writer = store.withSegmentLock('write', async (db) => {
+        const w = await writeBody(new KyselySegmentStore(db), BODY);
+        expect(w.newSegments).toBe(0);
+        found();
+        await gate;
+        await db.insertInto('requests').values({ id: 'new', method: 'POST', endpoint: '/v1/messages', headers: '{}', body: '', body_skeleton: w.skeleton, started_at_ms: now, state: 'complete' } as never).execute();
+      });
+      await foundPresent;
+      let exitedAt = 0;
+      const prune = spawn(process.execPath, [TRACE_BIN, 'prune', path, '--before', new Date(now - day).toISOString(), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      prune.stdout!.on('data', (d) => (out += d));
+      prune.stderr!.on('data', (d) => (err += d));
+      const exited = new Promise<number | null>((r) => prune.once('exit', (c) => ((exitedAt = Date.now()), r(c))));
+      await new Promise((r) => setTimeout(r, 1000)); // the prune process is up and waiting for the write lock
+      const releasedAt = Date.now();
+      release();
+      await writer;
+      expect(await exited, err).toBe(0);
+      expect(exitedAt).toBeGreaterThanOrEqual(releasedAt);
+      expect(JSON.parse(out)).toMatchObject({ requests: 1, bodySegments: 0 });
+      const row = await store.db.selectFrom('requests').select('body_skeleton').where('id', '=', 'new').executeTakeFirstOrThrow();
+      expect((await readBody(new KyselySegmentStore(store.db), row.body_skeleton!, { verify: true })).toString('utf8')).toBe(BODY);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
 });
