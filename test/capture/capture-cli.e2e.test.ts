@@ -129,7 +129,7 @@ describe('trace capture (process)', () => {
       } finally {
         probe.close();
       }
-    }, { timeout: 5000, interval: 10 });
+    }, { timeout: 20_000, interval: 10 });
     await cap.kill9();
     await expect((async () => {
       for (let r = await it.next(); !r.done; r = await it.next());

@@ -182,7 +182,7 @@ describe('capture handler: recording', () => {
     });
     const p = h.send('/v1/messages', postJson(messagesBody()));
     await h.fake.waitFor(() => h!.fake.messages().length === 1);
-    await vi.waitFor(() => expect(h!.rows()).toHaveLength(1), { timeout: 5000, interval: 10 });
+    await vi.waitFor(() => expect(h!.rows()).toHaveLength(1), { timeout: 20_000, interval: 10 });
     const pending = h.rows();
     expect(pending).toHaveLength(1);
     expect(pending[0]!.state).toBe('pending');

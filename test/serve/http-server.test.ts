@@ -285,9 +285,9 @@ describe('queue, disconnects, metrics, models', () => {
       await reader.read();
       await reader.read();
       ac.abort();
-      for (let i = 0; i < 200 && engine.aborted === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 2000 && engine.aborted === 0; i++) await new Promise((r) => setTimeout(r, 10));
       expect(engine.aborted).toBe(1);
-      for (let i = 0; i < 100 && h.queue.active > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 2000 && h.queue.active > 0; i++) await new Promise((r) => setTimeout(r, 10));
       expect(h.queue.active).toBe(0);
     } finally {
       await server.close();
@@ -327,7 +327,7 @@ describe('queue, disconnects, metrics, models', () => {
     await reader.read();
     await reader.cancel();
     ac.abort();
-    for (let i = 0; i < 50 && h.queue.active > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 4000 && h.queue.active > 0; i++) await new Promise((r) => setTimeout(r, 5));
     expect(engine.aborted).toBe(1);
     expect(h.queue.active).toBe(0);
     const after = await post(h, '/v1/messages', { model: 'm', max_tokens: 2, messages: [{ role: 'user', content: 'q' }] });

@@ -112,7 +112,7 @@ describe.skipIf(!existsSync(CLAUDE_BIN) || !HAS_CHROMIUM)('live view: the real C
     const rows = rdb.prepare('SELECT id, started_at_ms, state, endpoint FROM requests ORDER BY seq').all() as { id: string; started_at_ms: number; state: string; endpoint: string }[];
     rdb.close();
     expect(rows.length).toBeGreaterThanOrEqual(4);
-    await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('tr.req:not(.pending)').length >= n, rows.length, { timeout: 5000 });
+    await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('tr.req:not(.pending)').length >= n, rows.length, { timeout: 30_000 });
     const { firstSeen, inFlight } = (await page.evaluate(() => ({ firstSeen: (globalThis as any).firstSeen, inFlight: (globalThis as any).inFlight }))) as Record<string, Record<string, number>>;
     const messages = rows.filter((r) => r.endpoint === '/v1/messages');
     expect(messages.length).toBeGreaterThanOrEqual(4);
