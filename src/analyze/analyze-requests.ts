@@ -133,9 +133,10 @@ function recordedJobs(sel: readonly RequestFacts[], idx: Map<string, { conversat
 export class FactsCollector {
   readonly counter: TokenCounter | null;
   readonly facts: RequestFacts[] = [];
-  private readonly interner = new Interner();
+  private readonly interner: Interner;
   constructor(private readonly options: AnalyzeOptions = {}) {
     this.counter = options.counter ?? (options.tokenizer ? new TokenCounter(options.tokenizer) : null);
+    this.interner = new Interner(undefined, this.counter !== null);
   }
   add(r: TraceRequest): void {
     this.facts.push(extractFacts(r, { interner: this.interner, counter: this.counter ?? undefined }));

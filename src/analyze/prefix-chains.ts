@@ -25,17 +25,28 @@ export class PrefixChains {
     return this.count;
   }
 
-  /** Records that prefix `hash` extends prefix `parent` (NO_PREFIX for a first message); idempotent. */
-  add(hash: number, parent: number): void {
+  /** Records that prefix `hash` extends prefix `parent` (NO_PREFIX for a first message); false if it was known. */
+  add(hash: number, parent: number): boolean {
     let i = this.slot(hash);
     const keys = this.keys;
     while (keys[i] !== EMPTY) {
-      if (keys[i] === hash) return;
+      if (keys[i] === hash) return false;
       i = (i + 1) & this.mask;
     }
     keys[i] = hash;
     this.parents[i] = parent;
     if (++this.count * 2 > keys.length) this.grow();
+    return true;
+  }
+
+  /**
+   * Adds a request's whole chain (`hashes[0..n)`, each extending the one before) from the longest prefix down,
+   * stopping at the first one already known: its ancestors are known too (every chain is added down to a known
+   * prefix or its first message), so an append-only conversation costs a probe or two per request, not one per
+   * message.
+   */
+  addChain(hashes: Float64Array, n: number): void {
+    for (let k = n - 1; k >= 0; k--) if (!this.add(hashes[k]!, k > 0 ? hashes[k - 1]! : NO_PREFIX)) return;
   }
 
   /** The prefix one message shorter than `hash` (NO_PREFIX for a first message); throws for an unknown prefix. */

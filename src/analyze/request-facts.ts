@@ -67,7 +67,11 @@ export interface RequestFacts {
 
 /** Per-analysis memo of segment texts → ids / token counts (shared across the requests of one analysis). */
 export class Interner {
-  readonly memo = new SegmentMemo();
+  readonly memo: SegmentMemo;
+  /** `keepText: false` when no token counter will ask for texts (linking only). */
+  constructor(memoBudgetChars?: number, keepText = true) {
+    this.memo = new SegmentMemo(memoBudgetChars, keepText);
+  }
   readonly chains = new PrefixChains();
   /** One instance per distinct string kept in facts (each row's body parses to fresh copies). */
   private readonly strings = new Map<string, string>();
@@ -95,6 +99,9 @@ export interface FactsOptions {
   counter?: TokenCounter;
   interner: Interner;
 }
+
+/** Prefix hashes of the request being reduced (reused: only PrefixChains keeps them). */
+let scratch = new Float64Array(256);
 
 /** One shared empty array for the (usual) requests without spawns or tool calls: facts are never mutated. */
 const NONE: never[] = [];
@@ -139,6 +146,7 @@ export function extractFacts(r: TraceRequest, opts: FactsOptions): RequestFacts 
     let h1 = 0x12345;
     let h2 = 0x6789;
     const msgs = body.messages;
+    if (scratch.length < messageCount) scratch = new Float64Array(Math.max(messageCount, scratch.length * 2));
     for (let mi = 0; mi < messageCount; mi++) {
       const rec = memo.message(msgs[mi]!);
       const role = rec.role;
@@ -160,10 +168,11 @@ export function extractFacts(r: TraceRequest, opts: FactsOptions): RequestFacts 
         }
       }
       const h = (h1 >>> 0) * 2097152 + ((h2 >>> 0) & 0x1fffff);
-      interner.chains.add(h, prefixTail);
+      scratch[mi] = h;
       prefixTail = h;
     }
   }
+  if (messageCount > 0) interner.chains.addChain(scratch, messageCount);
   let responseTokens: number | null = null;
   if (counter && r.response) {
     responseTokens = 0;

@@ -1,6 +1,7 @@
 import type { ContentBlock, MessageParam, MessagesRequest, TextBlock, ToolDefinition } from '../shared/anthropic.js';
 import { isBillingLine, normalizeBlock, normalizeContent, stableStringify } from './normalize.js';
 import type { TokenCounter } from './token-counter.js';
+import { hash } from 'node:crypto';
 
 /**
  * Memoised promptSegments(): the same segments (same canonical texts, tools → system → messages), but each
@@ -9,11 +10,25 @@ import type { TokenCounter } from './token-counter.js';
  * whole append-only history of every request — costs a hash lookup instead of a re-serialisation.
  * Equal canonical texts always get the same `id` (a moved cache_control marker changes the raw key but not the
  * text, so it maps to the same id). `count` is filled lazily from a TokenCounter.
+ *
+ * Memory is bounded for months of traffic: entries are keyed by the SHA-1 of their text (plus its length), a
+ * text is released once it has been counted, and the raw-text lookup caches are dropped whenever the text they
+ * hold passes `budgetChars` (they only save work: a dropped cache re-canonicalises, and the same text gets the
+ * same id through its hash). What stays per distinct segment is its hash key and a small entry.
  */
 export interface SegmentEntry {
-  text: string;
+  /** The canonical text until it has been counted (then null: counts are what analyses keep). */
+  text: string | null;
   id: number;
   count: number;
+}
+
+/** Default budget for the raw lookup caches and uncounted texts (UTF-16 chars: ~2 bytes each). */
+export const MEMO_BUDGET_CHARS = 128 * 2 ** 20;
+
+/** Content key of a text: its SHA-1 (native, ~700 M chars/s here; a JS hash loop did ~300 M) and its length. */
+export function textKey(t: string): string {
+  return hash('sha1', t, 'base64') + t.length;
 }
 
 export interface MemoSegment {
@@ -55,22 +70,54 @@ function frozen(o: unknown): o is object {
 }
 
 export class SegmentMemo {
+  /** Chars held by the raw caches' keys (approximate) and by entries' uncounted texts. */
+  private rawChars = 0;
+  private textChars = 0;
+  /** How many times the raw caches were dropped (tests, diagnostics). */
+  cacheDrops = 0;
+
+  /**
+   * `keepText: false` (analyses without a token counter) keeps no canonical text at all: ids are all they need.
+   */
+  constructor(
+    private readonly budgetChars = MEMO_BUDGET_CHARS,
+    private readonly keepText = true,
+  ) {}
+
+  /** Chars currently held (raw cache keys + uncounted texts). */
+  get held(): number {
+    return this.rawChars + this.textChars;
+  }
+
   /** Identity memo for frozen (shared, immutable) message objects and tools arrays: no re-walk at all. */
   private readonly byMessage = new WeakMap<object, MessageRecord>();
   private readonly byTools = new WeakMap<object, ToolsRecord>();
 
-  private readonly byRaw = new Map<string, SegmentEntry>();
+  private byRaw = new Map<string, SegmentEntry>();
   /** Two-level lookup (outer key → content string → entry): hashes the content string in place, no copy. */
-  private readonly nested = new Map<string, Map<string, SegmentEntry>>();
+  private nested = new Map<string, Map<string, SegmentEntry>>();
+  /** textKey(canonical text) → entry. */
   private readonly byText = new Map<string, SegmentEntry>();
 
   private intern(text: string): SegmentEntry {
-    let e = this.byText.get(text);
+    const k = textKey(text);
+    let e = this.byText.get(k);
     if (!e) {
-      e = { text, id: this.byText.size + 1, count: -1 };
-      this.byText.set(text, e);
+      e = { text: this.keepText ? text : null, id: this.byText.size + 1, count: -1 };
+      this.byText.set(k, e);
+      if (this.keepText) this.textChars += text.length;
     }
     return e;
+  }
+
+  /** Counts chars held by the raw caches; past the budget they go (entries and their ids stay). */
+  private hold(chars: number): void {
+    this.rawChars += chars;
+    if (this.rawChars + this.textChars <= this.budgetChars) return;
+    this.byRaw = new Map();
+    this.nested = new Map();
+    this.cacheDrops++;
+    this.rawChars = 0;
   }
 
   /** Entry for an arbitrary canonical text (e.g. a system block). */
@@ -83,17 +130,22 @@ export class SegmentMemo {
     if (!e) {
       e = this.intern(make());
       this.byRaw.set(raw, e);
+      this.hold(raw.length);
     }
     return e;
   }
 
   private viaNested(outer: string, inner: string, make: () => string): SegmentEntry {
     let m = this.nested.get(outer);
-    if (!m) this.nested.set(outer, (m = new Map()));
+    if (!m) {
+      this.nested.set(outer, (m = new Map()));
+      this.hold(outer.length);
+    }
     let e = m.get(inner);
     if (!e) {
       e = this.intern(make());
       m.set(inner, e);
+      this.hold(inner.length);
     }
     return e;
   }
@@ -128,8 +180,14 @@ export class SegmentMemo {
     return this.viaRaw(prefix + '\u0001B' + JSON.stringify(b), () => prefix + stableStringify(normalizeBlock(b)));
   }
 
+  /** The entry's token count (counted once; the text is released then). */
   count(e: SegmentEntry, counter: TokenCounter): number {
-    if (e.count < 0) e.count = counter.count(e.text);
+    if (e.count < 0) {
+      if (e.text === null) throw new Error(`segment ${e.id} was released before it was counted`);
+      e.count = counter.count(e.text);
+      this.textChars -= e.text.length;
+      e.text = null;
+    }
     return e.count;
   }
 
@@ -174,7 +232,7 @@ export class SegmentMemo {
     const out: SegmentEntry[] = [];
     for (const s of sys) {
       if (s.type === 'text' && isBillingLine(s.text)) continue;
-      out.push(this.intern(s.text));
+      out.push(typeof s.text === 'string' ? this.viaNested('\u0002system', s.text, () => s.text) : this.intern(s.text));
     }
     return out;
   }
