@@ -109,3 +109,34 @@ describe('importers skip malformed shapes and count them', () => {
     rmSync(sub, { recursive: true, force: true });
   });
 });
+
+describe('shape check of delta-parsed bodies (messages shared with earlier bodies as a prefix)', () => {
+  it('checks only the new messages, yet still refuses a body that shares a bad message with an earlier one', async () => {
+    const { BodyDeltaParser } = await import('../../src/store/sources/body-delta.js');
+    const { prefixSharedBodies } = await import('../../src/store/sources/record-shape.js');
+    const msg = (i: number) => ({ role: i % 2 ? 'assistant' : 'user', content: [{ type: 'text', text: `message ${i} `.repeat(20) }] });
+    const conv = (n: number, bad: number | null) => ({
+      model: 'm', max_tokens: 8, system: [{ type: 'text', text: 'sys' }],
+      messages: Array.from({ length: n }, (_, i) => (i === bad ? { role: 'user', content: [{ type: 'text', text: 42 }] } : msg(i))),
+    });
+    // a good conversation growing turn by turn: delta-parsed, checked and accepted
+    const good = new BodyDeltaParser();
+    let deltas = 0;
+    for (let n = 2; n <= 12; n += 2) {
+      const body = good.parse(JSON.stringify(conv(n, null)), 's');
+      if (prefixSharedBodies.has(body!)) deltas++;
+      expect(requestBodyProblem(body)).toBeNull();
+    }
+    expect(deltas).toBeGreaterThan(2);
+    // a conversation with a malformed message 3: the first body is refused, and so is every later body that
+    // extends it through the delta parser (the bad message object is shared, never marked checked)
+    const bad = new BodyDeltaParser();
+    const first = bad.parse(JSON.stringify(conv(6, 3)), 't');
+    expect(requestBodyProblem(first)).toMatch(/messages\[3\]\.content\[0\] is a text block without string text/);
+    for (let n = 8; n <= 12; n += 2) {
+      const body = bad.parse(JSON.stringify(conv(n, 3)), 't');
+      expect(prefixSharedBodies.has(body!)).toBe(true);
+      expect(requestBodyProblem(body)).toMatch(/messages\[3\]/);
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import { deepFreeze } from '../../shared/deep-freeze.js';
+import { prefixSharedBodies } from './record-shape.js';
 import type { MessagesRequest } from '../../shared/anthropic.js';
 import { parseRequestBody } from './response-parse.js';
 
@@ -103,7 +104,12 @@ export class BodyDeltaParser {
     const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
     this.stats.totalBytes += buf.length;
     const fast = this.tryDelta(buf, sessionKey);
-    if (fast) return fast;
+    if (fast) {
+      // Its messages are an earlier body's (same objects, same positions) plus new ones: the shape check may stop
+      // at the first it has already checked.
+      prefixSharedBodies.add(fast);
+      return fast;
+    }
     this.stats.full++;
     this.stats.parsedBytes += buf.length;
     const body = parseRequestBody(typeof input === 'string' ? input : buf.toString('utf8'));

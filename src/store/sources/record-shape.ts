@@ -16,9 +16,15 @@ import type { AssistantMessage, MessagesRequest } from '../../shared/anthropic.j
  * - a recorded response message's `content` is an array of objects (text blocks with string `text`).
  *
  * Message objects already checked are remembered (WeakSet), so the append-only bodies the delta parser shares
- * between the requests of a conversation are checked once: the cost stays linear in the source's size.
+ * between the requests of a conversation are checked once: the cost stays linear in the source's size. Bodies
+ * the delta parser built (`prefixSharedBodies`) share their messages with earlier bodies only as a prefix, at the
+ * same positions: their messages are checked from the newest back to the first one already checked, whose
+ * predecessors were checked with it — a request costs its new messages, not all of them.
  */
 const checked = new WeakSet<object>();
+
+/** Bodies whose shared message objects form a prefix at the same positions (registered by the delta parser). */
+export const prefixSharedBodies = new WeakSet<object>();
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -47,11 +53,33 @@ function blocksProblem(v: unknown, where: string, allowString: boolean): string 
 
 function messageProblem(m: unknown, i: number): string | null {
   if (isObject(m) && checked.has(m)) return null;
+  const p = uncheckedMessageProblem(m, i);
+  if (p === null) checked.add(m as object);
+  return p;
+}
+
+function uncheckedMessageProblem(m: unknown, i: number): string | null {
   if (!isObject(m)) return `messages[${i}] is ${describe(m)}, not an object`;
   if (typeof m.role !== 'string') return `messages[${i}].role is ${describe(m.role)}, not a string`;
-  const p = blocksProblem(m.content, `messages[${i}].content`, true);
-  if (p) return p;
-  checked.add(m);
+  return blocksProblem(m.content, `messages[${i}].content`, true);
+}
+
+/**
+ * A prefix-shared body's messages: the new tail (back to the first checked message) is checked, and remembered
+ * only when all of it passes — so a later body sharing this prefix never stops at a message after a bad one.
+ */
+function sharedPrefixMessagesProblem(messages: readonly unknown[]): string | null {
+  let from = messages.length;
+  while (from > 0) {
+    const m = messages[from - 1];
+    if (isObject(m) && checked.has(m)) break;
+    from--;
+  }
+  for (let i = from; i < messages.length; i++) {
+    const p = uncheckedMessageProblem(messages[i], i);
+    if (p) return p;
+  }
+  for (let i = from; i < messages.length; i++) checked.add(messages[i] as object);
   return null;
 }
 
@@ -68,9 +96,14 @@ export function requestBodyProblem(body: unknown): string | null {
   const b = body as Partial<MessagesRequest> & Record<string, unknown>;
   if ('messages' in b && b.messages !== undefined) {
     if (!Array.isArray(b.messages)) return `messages is ${describe(b.messages)}, not an array`;
-    for (let i = 0; i < b.messages.length; i++) {
-      const p = messageProblem(b.messages[i], i);
+    if (prefixSharedBodies.has(body)) {
+      const p = sharedPrefixMessagesProblem(b.messages);
       if (p) return p;
+    } else {
+      for (let i = 0; i < b.messages.length; i++) {
+        const p = messageProblem(b.messages[i], i);
+        if (p) return p;
+      }
     }
   }
   if (b.system !== undefined && b.system !== null) {
