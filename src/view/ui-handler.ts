@@ -62,7 +62,7 @@ const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&l
 /** The live page: the explorer, fed by `/_trace/events` (model on connect, then updates; resync → reload model). */
 function livePage(title: string): string {
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>${esc(title)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:16px;color:#222}h1{font-size:18px;margin:0 0 4px}#conn{color:#777;font-size:12px}${EXPLORER_CSS}</style></head>
 <body><h1>${esc(title)}</h1><div id="conn">connecting…</div><div id="explorer"></div>
 <script>${EXPLORER_JS}</script>

@@ -4,9 +4,9 @@
  * reload after the fact), the sub-agent the main loop spawns is nested under its parent, and every row ends in its
  * recorded state.
  *
- * No timing threshold: the fake upstream holds each reply until the page shows at least as many requests in flight
- * as it holds (bounded by GATE_MS, after which it answers anyway and the assertion names the request that the page
- * never showed in flight). The lateness page-vs-row is printed, measured, for the record; the figure that
+ * No timing threshold: the fake upstream holds each reply until the page shows that request in flight — a pending
+ * row whose stored request (message count, tool names) is the one held, each row matched once — bounded by GATE_MS,
+ * after which it answers anyway and the assertion names the request the page never showed in flight. The lateness page-vs-row is printed, measured, for the record; the figure that
  * matters for a user (added TTFT with browsers attached) is in `npm run bench live-view`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -45,7 +45,7 @@ describe.skipIf(!existsSync(CLAUDE_BIN) || !HAS_CHROMIUM)('live view: the real C
     dir = mkdtempSync(join(tmpdir(), 'trace-live-e2e-'));
     const { project, home, hello } = makeClaudeProject(dir);
     // Set once the page is open: resolves when the page shows this request in flight (or after GATE_MS).
-    let shownInFlight: () => Promise<void> = async () => {};
+    let shownInFlight: (body: any) => Promise<void> = async () => {};
     const reply = (body: any, index: number, seen: any) => {
         if (firstUserText(body).includes('live-view sub-agent')) {
           // The sub-agent: one Read, then its answer.
@@ -61,7 +61,7 @@ describe.skipIf(!existsSync(CLAUDE_BIN) || !HAS_CHROMIUM)('live view: the real C
     };
     fake = createFakeAnthropic({
       script: async (body, index, seen) => {
-        await shownInFlight();
+        await shownInFlight(body);
         return reply(body, index, seen);
       },
     });
@@ -90,17 +90,27 @@ describe.skipIf(!existsSync(CLAUDE_BIN) || !HAS_CHROMIUM)('live view: the real C
       };
       new g.MutationObserver(note).observe(g.document.getElementById('explorer'), { childList: true, subtree: true, attributes: true });
     });
-    // Held replies are released once the page shows at least as many requests in flight right now as the fake holds.
-    let held = 0;
-    shownInFlight = async () => {
-      held++;
+    // A held reply is released once the page shows, in flight, a row whose stored request is this one (same message
+    // count and tool names, per the live view's own request API), not claimed by an earlier reply.
+    const claimed = new Set<string>();
+    const fingerprint = (messages: number, tools: string[]) => `${messages}|${tools.join(',')}`;
+    shownInFlight = async (body: any) => {
+      const want = fingerprint(Array.isArray(body?.messages) ? body.messages.length : 0, toolNames(body));
       const deadline = Date.now() + GATE_MS;
       while (Date.now() < deadline) {
-        const pendingNow = await page.evaluate(() => (globalThis as any).document.querySelectorAll('tr.req.pending').length);
-        if (pendingNow >= held) break;
+        const ids = await page.evaluate(() => [...(globalThis as any).document.querySelectorAll('tr.req.pending[data-id]')].map((e: any) => e.dataset.id as string));
+        for (const id of ids) {
+          if (claimed.has(id)) continue;
+          const res = await fetch(`${cap!.url}/_trace/api/requests/${encodeURIComponent(id)}`);
+          if (!res.ok) continue;
+          const d = (await res.json()) as { messages: unknown[]; tools: { name: string }[] };
+          if (fingerprint(d.messages.length, d.tools.map((t) => t.name)) === want) {
+            claimed.add(id);
+            return;
+          }
+        }
         await new Promise((r) => setTimeout(r, 20));
       } // past the deadline it answers anyway: the assertion below names the request never shown in flight
-      held--;
     };
 
     const run = await runClaude(['-p', 'Use the Agent tool to read hello.txt', '--allowedTools', 'Agent,Read', '--output-format', 'stream-json', '--verbose'], project, offlineClaudeEnv(cap.url, home), 180_000);
@@ -114,10 +124,12 @@ describe.skipIf(!existsSync(CLAUDE_BIN) || !HAS_CHROMIUM)('live view: the real C
     expect(rows.length).toBeGreaterThanOrEqual(4);
     await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('tr.req:not(.pending)').length >= n, rows.length, { timeout: 30_000 });
     const { firstSeen, inFlight } = (await page.evaluate(() => ({ firstSeen: (globalThis as any).firstSeen, inFlight: (globalThis as any).inFlight }))) as Record<string, Record<string, number>>;
+    // The page itself asks the proxy for nothing (no favicon request forwarded upstream and recorded).
+    expect(rows.filter((r) => r.endpoint === '/favicon.ico')).toEqual([]);
     const messages = rows.filter((r) => r.endpoint === '/v1/messages');
     expect(messages.length).toBeGreaterThanOrEqual(4);
     expect(messages.filter((r) => inFlight[r.id] === undefined).map((r) => r.id), 'requests the page never showed in flight').toEqual([]);
-    const lateness = rows.map((r) => firstSeen[r.id]! - r.started_at_ms).sort((a, b) => a - b);
+    const lateness = rows.map((r) => `${r.endpoint} ${firstSeen[r.id]! - r.started_at_ms}`);
     console.log(`live view: row → page lateness (ms, this machine, measured): ${lateness.join(', ')}`);
     const states = await page.$$eval('tr.req', (els) => Object.fromEntries(els.map((e: any) => [e.dataset.id, e.className.includes('complete') ? 'complete' : e.className])));
     for (const r of rows) expect(states[r.id]).toBe(r.state === 'complete' ? 'complete' : expect.stringContaining(r.state));
