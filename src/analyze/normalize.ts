@@ -50,6 +50,14 @@ export function normalizeSystem(system: MessagesRequest['system'], opts: Normali
     .map((b) => ({ type: 'text', text: b.text }));
 }
 
+/**
+ * The text a system block contributes: its `text`, or — for a non-text block (a document, an image) — its stable
+ * JSON, so such a block keeps a text of its own (it has no `text` to tokenise or to key on).
+ */
+export function systemBlockText(b: TextBlock): string {
+  return typeof b.text === 'string' ? b.text : stableStringify(normalizeBlock(b as unknown as ContentBlock));
+}
+
 /** Stable JSON (sorted object keys) so equal content always serialises to equal text. */
 export function stableStringify(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
@@ -112,7 +120,7 @@ export function promptSegments(body: MessagesRequest, opts: NormalizeOptions = {
   const sys: TextBlock[] = typeof body.system === 'string' ? [{ type: 'text', text: body.system }] : (body.system ?? []);
   for (const s of sys) {
     if (drop && s.type === 'text' && isBillingLine(s.text)) continue;
-    out.push({ kind: 'system', text: s.text, ...ccOf(s) });
+    out.push({ kind: 'system', text: systemBlockText(s), ...ccOf(s) });
   }
   (body.messages ?? []).forEach((m, mi) => {
     // A plain string is the same as a single text block (normalizeContent), so both serialise identically.

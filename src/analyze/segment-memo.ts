@@ -1,5 +1,5 @@
 import type { ContentBlock, MessageParam, MessagesRequest, TextBlock, ToolDefinition } from '../shared/anthropic.js';
-import { isBillingLine, normalizeBlock, normalizeContent, stableStringify } from './normalize.js';
+import { isBillingLine, normalizeBlock, normalizeContent, stableStringify, systemBlockText } from './normalize.js';
 import type { TokenCounter } from './token-counter.js';
 import { hash } from 'node:crypto';
 
@@ -232,7 +232,7 @@ export class SegmentMemo {
     const out: SegmentEntry[] = [];
     for (const s of sys) {
       if (s.type === 'text' && isBillingLine(s.text)) continue;
-      out.push(typeof s.text === 'string' ? this.viaNested('\u0002system', s.text, () => s.text) : this.intern(s.text));
+      out.push(typeof s.text === 'string' ? this.viaNested('\u0002system', s.text, () => s.text) : this.intern(systemBlockText(s)));
     }
     return out;
   }

@@ -85,6 +85,12 @@ describe('memoised segments', () => {
       const b = promptSegments(body).map((s) => [s.kind, s.kind === 'tool' ? s.name : (s.role ?? null), s.text]);
       expect(a).toEqual(b);
     }
+    // A non-text system block (a document) has no `text`: both give it its stable JSON, and it counts.
+    const withDoc = { ...fixtureBody('main-text'), system: [{ type: 'text', text: 'You are helpful.' }, { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'the spec' } }] } as never;
+    const docA = [...memo.segments(withDoc)].filter((s) => s.kind === 'system').map((s) => s.entry.text);
+    const docB = promptSegments(withDoc).filter((s) => s.kind === 'system').map((s) => s.text);
+    expect(docA).toEqual(docB);
+    expect(docB[1]).toContain('"data":"the spec"');
     const x = [...memo.segments(fixtureBody('main-tool-first'))];
     const y = [...memo.segments(fixtureBody('main-tool-result'))];
     expect(y[0]!.entry.id).toBe(x[0]!.entry.id);
