@@ -510,11 +510,15 @@ export interface WrittenBody {
   segmentIds: string[];
 }
 
+/** The segments of an encoded body that the store lacks, compressed for storing (the others are never compressed). */
+export function segmentsToStore(enc: EncodedBody, missing: ReadonlySet<string>, codec?: Codec): StoredSegment[] {
+  return enc.segments.filter((s) => missing.has(s.id)).map((s) => ({ id: s.id, stored: compressSegment(s.bytes, codec), rawBytes: s.bytes.length }));
+}
+
 /** Encodes a body, compresses only the segments `store` lacks, inserts them, and returns the skeleton to keep. */
 export async function writeBody(store: SegmentStore, body: Uint8Array | string, opts: EncodeOptions = {}): Promise<WrittenBody> {
   const enc = encodeBody(body, opts);
-  const missing = new Set(await store.missing(enc.segments.map((s) => s.id)));
-  const fresh = enc.segments.filter((s) => missing.has(s.id)).map((s) => ({ id: s.id, stored: compressSegment(s.bytes, opts.codec), rawBytes: s.bytes.length }));
+  const fresh = segmentsToStore(enc, new Set(await store.missing(enc.segments.map((s) => s.id))), opts.codec);
   const newSegments = fresh.length ? await store.putIfAbsent(fresh) : 0;
   return {
     skeleton: enc.skeleton,

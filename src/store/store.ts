@@ -8,7 +8,7 @@ import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { PENDING_ONLY, WRITABLE, bind, writeCaptureRows, type RequestRowInput } from './requests-repo.js';
 import type { DbTarget } from './target.js';
 import { KyselySegmentStore } from './segment-store.js';
-import { compressSegment, encodeBody, writeBody } from './body-codec.js';
+import { encodeBody, segmentsToStore, writeBody } from './body-codec.js';
 
 /**
  * One store interface over kysely, two dialects: SQLite (better-sqlite3, the embedded default) and Postgres (`pg`,
@@ -118,7 +118,8 @@ export function compactStoredBodiesSync(raw: Db, ids: readonly string[]): number
     const r = get.get(id) as { body: string | null; body_skeleton: Buffer | null; request_bytes: number | null } | undefined;
     if (!r || r.body_skeleton || !r.body) return false;
     const enc = encodeBody(r.body);
-    for (const seg of enc.segments) if (has.get(seg.id) === undefined) put.run(seg.id, seg.bytes.length, compressSegment(seg.bytes));
+    const missing = new Set(enc.segments.filter((seg) => has.get(seg.id) === undefined).map((seg) => seg.id));
+    for (const seg of segmentsToStore(enc, missing)) put.run(seg.id, seg.rawBytes, seg.stored);
     set.run(enc.skeleton, r.request_bytes ?? enc.size, id);
     return true;
   });

@@ -5,25 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { openSource, iterateRequests } from '../../src/store/sources/index.js';
-import { silentLogger } from '../../src/shared/logger.js';
 import { Interner, extractFacts, type RequestFacts } from '../../src/analyze/request-facts.js';
 import { buildConversationIndex } from '../../src/analyze/conversation-index.js';
 import { TokenCounter } from '../../src/analyze/token-counter.js';
 import { chars4Tokenizer } from '../../src/analyze/tokenizers/chars4.js';
-import type { TraceRequest } from '../../src/shared/trace-record.js';
+import { readSource } from '../store/sources-fixtures.js';
 import { ROOT } from '../helpers/paths.js';
 
-async function requests(): Promise<TraceRequest[]> {
-  const src = openSource(join(ROOT, 'examples', 'requests.db'), { logger: silentLogger });
-  const out: TraceRequest[] = [];
-  try {
-    for await (const r of iterateRequests(src)) out.push(r);
-  } finally {
-    src.close();
-  }
-  return out;
-}
 
 const comparable = (f: RequestFacts) => {
   const { chains: _c, ...rest } = f;
@@ -32,7 +20,7 @@ const comparable = (f: RequestFacts) => {
 
 describe('segment memo budget', () => {
   it('a 20k-char budget drops the raw caches many times and changes no fact', async () => {
-    const rs = await requests();
+    const rs = await readSource(join(ROOT, 'examples', 'requests.db'));
     expect(rs.length).toBeGreaterThan(30);
     const BUDGET = 20_000;
     const free = new Interner();

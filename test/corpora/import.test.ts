@@ -10,8 +10,8 @@ import { silentLogger } from '../../src/shared/logger.js';
 import { parseSince } from '../../src/pipelines/import.js';
 import { FIXTURES, HAS_SHARED, ROOT } from '../helpers/paths.js';
 import { decodeBody, decompressSegment } from '../../src/store/body-codec.js';
-import { iterateRequests, openSource } from '../../src/store/sources/index.js';
 import type { TraceRequest } from '../../src/shared/trace-record.js';
+import { readSource } from '../store/sources-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'trace-import-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -28,16 +28,6 @@ async function run(args: string[]) {
   return { code, out: c.out.join(''), err: c.err.join('') };
 }
 
-async function readSource(path: string): Promise<TraceRequest[]> {
-  const src = openSource(path, { logger: silentLogger });
-  const out: TraceRequest[] = [];
-  try {
-    for await (const r of iterateRequests(src)) out.push(r);
-  } finally {
-    src.close();
-  }
-  return out;
-}
 
 describe('trace import: compact bodies', () => {
   it('stores bodies compact by default (--raw-bodies opts out): same analysis, smaller file, every body byte-exact', async () => {

@@ -33,40 +33,53 @@ const BODY = JSON.stringify({
   messages: [{ role: 'user', content: [{ type: 'text', text: 'Please read the file and report what it says. '.repeat(10) }] }],
 });
 
+const DAY = 86_400_000;
+const NOW = Date.parse('2026-06-01T00:00:00Z');
+
+/**
+ * An old compact row (its segments are the ones the writer will find present), then a writer holding the segment
+ * lock from finding every segment stored until `release()`, after which it stores a new row referencing them.
+ */
+async function gatedWriter(store: Store): Promise<{ release: () => void; done: Promise<void> }> {
+  await store.insertRequests([{ id: 'old', method: 'POST', endpoint: '/v1/messages', headers: '{}', body: BODY, started_at_ms: NOW - 30 * DAY, state: 'complete' }], undefined, { compactBodies: true });
+  expect((await store.db.selectFrom('body_segments').select('id').execute()).length).toBeGreaterThan(0);
+  let found!: () => void;
+  const foundPresent = new Promise<void>((r) => (found = r));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const done = store.withSegmentLock('write', async (db) => {
+    const w = await writeBody(new KyselySegmentStore(db), BODY);
+    expect(w.newSegments).toBe(0); // every segment was already stored
+    found();
+    await gate;
+    await db.insertInto('requests').values({ id: 'new', method: 'POST', endpoint: '/v1/messages', headers: '{}', body: '', body_skeleton: w.skeleton, started_at_ms: NOW, state: 'complete' } as never).execute();
+  });
+  await foundPresent;
+  return { release, done };
+}
+
+/** The new row's body, reassembled and verified, is the body sent. */
+async function expectNewRowReadsBack(store: Store): Promise<void> {
+  const row = await store.db.selectFrom('requests').select('body_skeleton').where('id', '=', 'new').executeTakeFirstOrThrow();
+  expect((await readBody(new KyselySegmentStore(store.db), row.body_skeleton!, { verify: true })).toString('utf8')).toBe(BODY);
+}
+
 describe.skipIf(!HAS_POSTGRES)('body segments: prune vs a concurrent compacting writer (Postgres)', () => {
   it('the sweep waits for the writer; the new row reads back byte-exact', async () => {
     const store: Store = await openStore(parseDbTarget(server!.createDatabase('seglock'), '/'));
     try {
-      const day = 86_400_000;
-      const now = Date.parse('2026-06-01T00:00:00Z');
-      // An old compact row: its segments are the ones the writer will find present.
-      await store.insertRequests([{ id: 'old', method: 'POST', endpoint: '/v1/messages', headers: '{}', body: BODY, started_at_ms: now - 30 * day, state: 'complete' }], undefined, { compactBodies: true });
-      expect((await store.db.selectFrom('body_segments').select('id').execute()).length).toBeGreaterThan(0);
-
-      let found!: () => void;
-      const foundPresent = new Promise<void>((r) => (found = r));
-      let release!: () => void;
-      const gate = new Promise<void>((r) => (release = r));
-      const writer = store.withSegmentLock('write', async (db) => {
-        const w = await writeBody(new KyselySegmentStore(db), BODY);
-        expect(w.newSegments).toBe(0); // every segment was already stored
-        found();
-        await gate;
-        await db.insertInto('requests').values({ id: 'new', method: 'POST', endpoint: '/v1/messages', headers: '{}', body: '', body_skeleton: w.skeleton, started_at_ms: now, state: 'complete' } as never).execute();
-      });
-      await foundPresent;
+      const writer = await gatedWriter(store);
       let pruned = false;
-      const prune = pruneRequests(store, { beforeMs: now - day }).then((r) => ((pruned = true), r));
+      const prune = pruneRequests(store, { beforeMs: NOW - DAY }).then((r) => ((pruned = true), r));
       await new Promise((r) => setTimeout(r, 300));
       const prunedEarly = pruned;
-      release();
+      writer.release();
       expect(prunedEarly).toBe(false); // the old row is gone, but the sweep waited for the writer's lock
-      await writer;
+      await writer.done;
       const res = await prune;
       expect(res.requests).toBe(1);
       expect(res.bodySegments).toBe(0); // the new row references them all
-      const row = await store.db.selectFrom('requests').select('body_skeleton').where('id', '=', 'new').executeTakeFirstOrThrow();
-      expect((await readBody(new KyselySegmentStore(store.db), row.body_skeleton!, { verify: true })).toString('utf8')).toBe(BODY);
+      await expectNewRowReadsBack(store);
     } finally {
       await store.close();
     }
@@ -79,23 +92,9 @@ describe('body segments: prune (another process) vs a concurrent compacting writ
     const path = join(dir, 'requests.db');
     const store: Store = await openStore(parseDbTarget(path, dir));
     try {
-      const day = 86_400_000;
-      const now = Date.parse('2026-06-01T00:00:00Z');
-      await store.insertRequests([{ id: 'old', method: 'POST', endpoint: '/v1/messages', headers: '{}', body: BODY, started_at_ms: now - 30 * day, state: 'complete' }], undefined, { compactBodies: true });
-      let found!: () => void;
-      const foundPresent = new Promise<void>((r) => (found = r));
-      let release!: () => void;
-      const gate = new Promise<void>((r) => (release = r));
-      const writer = store.withSegmentLock('write', async (db) => {
-        const w = await writeBody(new KyselySegmentStore(db), BODY);
-        expect(w.newSegments).toBe(0);
-        found();
-        await gate;
-        await db.insertInto('requests').values({ id: 'new', method: 'POST', endpoint: '/v1/messages', headers: '{}', body: '', body_skeleton: w.skeleton, started_at_ms: now, state: 'complete' } as never).execute();
-      });
-      await foundPresent;
+      const writer = await gatedWriter(store);
       let exitedAt = 0;
-      const prune = spawn(process.execPath, [TRACE_BIN, 'prune', path, '--before', new Date(now - day).toISOString(), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const prune = spawn(process.execPath, [TRACE_BIN, 'prune', path, '--before', new Date(NOW - DAY).toISOString(), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       prune.stdout!.on('data', (d) => (out += d));
@@ -103,13 +102,12 @@ describe('body segments: prune (another process) vs a concurrent compacting writ
       const exited = new Promise<number | null>((r) => prune.once('exit', (c) => ((exitedAt = Date.now()), r(c))));
       await new Promise((r) => setTimeout(r, 1000)); // the prune process is up and waiting for the write lock
       const releasedAt = Date.now();
-      release();
-      await writer;
+      writer.release();
+      await writer.done;
       expect(await exited, err).toBe(0);
       expect(exitedAt).toBeGreaterThanOrEqual(releasedAt);
       expect(JSON.parse(out)).toMatchObject({ requests: 1, bodySegments: 0 });
-      const row = await store.db.selectFrom('requests').select('body_skeleton').where('id', '=', 'new').executeTakeFirstOrThrow();
-      expect((await readBody(new KyselySegmentStore(store.db), row.body_skeleton!, { verify: true })).toString('utf8')).toBe(BODY);
+      await expectNewRowReadsBack(store);
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });

@@ -12,6 +12,21 @@ import { openDb } from '../../src/store/db.js';
 import { upsertRequest } from '../../src/store/requests-repo.js';
 import type { AssistantMessage, ContentBlock, MessagesRequest, Usage } from '../../src/shared/anthropic.js';
 import { FIXTURES, HAS_SHARED } from '../helpers/paths.js';
+import { iterateRequests, openSource } from '../../src/store/sources/index.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import type { TraceRequest } from '../../src/shared/trace-record.js';
+
+/** Every request of a source (any kind, sync or async), in its order. */
+export async function readSource(path: string): Promise<TraceRequest[]> {
+  const src = openSource(path, { logger: silentLogger });
+  const out: TraceRequest[] = [];
+  try {
+    for await (const r of iterateRequests(src)) out.push(r);
+  } finally {
+    src.close();
+  }
+  return out;
+}
 
 export function tmp(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `trace-${prefix}-`));
