@@ -134,6 +134,14 @@ function sqliteSegments(db: Db): (id: string) => Buffer | undefined {
   };
 }
 
+/**
+ * A source reads its file front to back, bodies of ~100–400 KB each spread over overflow pages: memory-mapped, SQLite
+ * copies them out of the OS page cache instead of one pread syscall per 4 KB page (~3 per page: typeof, CAST and
+ * the columns stored after the body each walk the chain) — measured ~40 % less CPU reading the bench's 490 MB.
+ * Read-only connection; a file shorter than the map (truncated) falls back to reads and reports the damage.
+ */
+const READ_MMAP_BYTES = 1 << 30;
+
 export function openSqliteSource(path: string, kind: string, options: OpenSourceOptions): OpenedSource {
   let db: Db;
   try {
@@ -143,6 +151,7 @@ export function openSqliteSource(path: string, kind: string, options: OpenSource
   }
   let estimatedCount: number;
   try {
+    db.pragma(`mmap_size = ${READ_MMAP_BYTES}`);
     if (!hasTable(db, 'requests')) throw new SourceError(`${path} has no "requests" table`);
     estimatedCount = (db.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n;
   } catch (e) {
