@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { ManualClock } from '../../src/shared/clock.js';
@@ -75,21 +75,26 @@ function expectedCount(files: { trace: RawTrace; absolute: boolean }[], writeAtS
 
 describe.skipIf(!HAS_SHARED)('corpus directory of kv-cache-tester files', () => {
   const dir = join(tmp, 'corpus');
-  mkdirSync(join(dir, 'nested'), { recursive: true });
-  const plain = read('sample_trace.json');
-  const relative = read('sample_trace_with_subagent.json');
-  // The same sub-agent session with its nested t written on the trace clock (current Weka captures).
-  const absolute: RawTrace = { ...structuredClone(relative), id: 'absolute-session' };
-  for (const e of absolute.requests) if (e.requests) for (const s of e.requests) s.t = +(s.t + e.t).toFixed(3);
-  // The plain sample split in two sessions (first 3 / last 3 requests), each numbering its blocks independently.
-  const half = (reqs: Raw[], id: string): RawTrace => ({ ...structuredClone(plain), id, requests: structuredClone(reqs) });
-  const files = [
-    { name: 'a-relative.json', trace: relative, absolute: false },
-    { name: 'b-absolute.json', trace: absolute, absolute: true },
-    { name: 'nested/c-first.json', trace: half(plain.requests.slice(0, 3), 'first-half'), absolute: false },
-    { name: 'nested/d-second.json', trace: half(plain.requests.slice(3), 'second-half'), absolute: false },
-  ];
-  for (const f of files) writeFileSync(join(dir, f.name), JSON.stringify(f.trace));
+  // Read in beforeAll, not at collection: a skipped suite's body still runs, and the fixtures may be absent.
+  let plain!: RawTrace;
+  let files!: { name: string; trace: RawTrace; absolute: boolean }[];
+  beforeAll(() => {
+    mkdirSync(join(dir, 'nested'), { recursive: true });
+    plain = read('sample_trace.json');
+    const relative = read('sample_trace_with_subagent.json');
+    // The same sub-agent session with its nested t written on the trace clock (current Weka captures).
+    const absolute: RawTrace = { ...structuredClone(relative), id: 'absolute-session' };
+    for (const e of absolute.requests) if (e.requests) for (const s of e.requests) s.t = +(s.t + e.t).toFixed(3);
+    // The plain sample split in two sessions (first 3 / last 3 requests), each numbering its blocks independently.
+    const half = (reqs: Raw[], id: string): RawTrace => ({ ...structuredClone(plain), id, requests: structuredClone(reqs) });
+    files = [
+      { name: 'a-relative.json', trace: relative, absolute: false },
+      { name: 'b-absolute.json', trace: absolute, absolute: true },
+      { name: 'nested/c-first.json', trace: half(plain.requests.slice(0, 3), 'first-half'), absolute: false },
+      { name: 'nested/d-second.json', trace: half(plain.requests.slice(3), 'second-half'), absolute: false },
+    ];
+    for (const f of files) writeFileSync(join(dir, f.name), JSON.stringify(f.trace));
+  });
 
   for (const writeAtStart of [false, true]) {
     it(`simulate <dir> --policy ideal${writeAtStart ? ' --write-at start' : ''} = the independent prefix count`, async () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { ManualClock } from '../../src/shared/clock.js';
@@ -30,8 +30,13 @@ interface Row {
 }
 
 describe.skipIf(!HAS_SHARED)('TraceLab round traces', () => {
-  const rows = readFileSync(FILE, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Row);
-  const sessions = [...new Set(rows.map((r) => r.session_id))];
+  // Read in beforeAll, not at collection: a skipped suite's body still runs, and the fixture may be absent.
+  let rows: Row[] = [];
+  let sessions: string[] = [];
+  beforeAll(() => {
+    rows = readFileSync(FILE, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Row);
+    sessions = [...new Set(rows.map((r) => r.session_id))];
+  });
 
   it('trace analyze: sessions, rounds, Claude’s recorded split exactly; tool time and user pause', async () => {
     const r = await run(['analyze', FILE, '--json']);

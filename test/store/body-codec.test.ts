@@ -17,6 +17,7 @@ import {
 } from '../../src/store/body-codec.js';
 import { StoreError } from '../../src/shared/errors.js';
 import { FIXTURES, HAS_SHARED, ROOT } from '../helpers/paths.js';
+import { syntheticCliBody } from '../helpers/synthetic-body.js';
 import { segmentStoreContract } from './segment-store-contract.js';
 
 const CC = join(FIXTURES, 'claude-code');
@@ -209,7 +210,7 @@ describe('body codec: odd input round-trips byte-exact', () => {
 });
 
 describe('body codec: a growing conversation stores only its new blocks', () => {
-  const base = HAS_SHARED ? JSON.parse(fixture('main-text-2.1.197.json').toString('utf8')) : { model: 'm', tools: [{ name: 'Read', description: 'r'.repeat(500) }], system: [{ type: 'text', text: 's'.repeat(500) }], messages: [] };
+  const base = HAS_SHARED ? JSON.parse(fixture('main-text-2.1.197.json').toString('utf8')) : { ...syntheticCliBody(), messages: [] };
   const marker = { type: 'ephemeral' };
   /** Blocks appended at turn t: all distinct, all well over 64 bytes. */
   const turnBlocks = (t: number) => ({

@@ -20,9 +20,9 @@ import { makeTraceDb } from './sources-fixtures.js';
 import { pruneRequests, storeStats, vacuumStore } from '../../src/store/retention.js';
 import { compressSegment, encodeBody, readBody } from '../../src/store/body-codec.js';
 import { KyselySegmentStore } from '../../src/store/segment-store.js';
-import { ROOT } from '../helpers/paths.js';
+import { syntheticCliBody } from '../helpers/synthetic-body.js';
 import { HAS_POSTGRES, NO_POSTGRES_MESSAGE, startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { FIXTURES, HAS_SHARED } from '../helpers/paths.js';
+import { FIXTURES, HAS_SHARED, ROOT } from '../helpers/paths.js';
 
 let server: TestPostgres | null = null;
 let dir: string;
@@ -68,7 +68,7 @@ async function freshStore(dialect: 'sqlite' | 'postgres'): Promise<Store> {
   return openStore(parseDbTarget(target, dir));
 }
 
-const realBody = HAS_SHARED ? readFileSync(join(FIXTURES, 'claude-code', 'main-tool-result-2.1.197.json'), 'utf8') : '{"model":"m","messages":[{"role":"user","content":"héllo ✓"}]}';
+const realBody = HAS_SHARED ? readFileSync(join(FIXTURES, 'claude-code', 'main-tool-result-2.1.197.json'), 'utf8') : JSON.stringify(syntheticCliBody());
 
 const row = (id: string, extra: Partial<RequestRowInput> = {}): RequestRowInput => ({
   id,
