@@ -2,8 +2,9 @@ import { InputError } from '../../shared/errors.js';
 import { prefixIn } from '../cache/policy.js';
 import type { BlockRequest } from '../../shared/trace-record.js';
 import type { OpenedSource } from '../../store/sources/source.js';
+import { iterateRequests } from '../../store/sources/index.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { BlockModelBuilder, buildBlockRequests, defaultLink, DEFAULT_BLOCK_SIZE, type BlockModelResult, type ModeledBlockRequest, type RequestLink } from './block-model.js';
+import { BlockModelBuilder, defaultLink, DEFAULT_BLOCK_SIZE, type ModeledBlockRequest, type RequestLink } from './block-model.js';
 import { createChainHasher, type HashAlgorithm } from './chain-hash.js';
 import type { TraceRequest } from '../../shared/trace-record.js';
 import { FactsCollector, collectFacts } from '../analyze-requests.js';
@@ -58,22 +59,17 @@ export async function blockRequestsOf(src: OpenedSource, opts: BlockSourceOption
     return { kind: src.kind, level: 'block', blockSize: src.blockSize ?? reqs[0]?.blockSize ?? DEFAULT_BLOCK_SIZE, requests: reqs, uniqueBlocks: ids.size };
   }
   const hasher = await createChainHasher(opts.hash ?? 'xxh64', opts.salt ?? '');
-  let res: BlockModelResult;
-  if (src.requestsAsync) {
-    // An async source (Postgres) is read twice, a page at a time: bodies are never all in memory.
-    let linkOf = opts.linkOf;
-    if (!linkOf) {
-      const c = new FactsCollector();
-      for await (const r of src.requestsAsync()) c.add(r);
-      linkOf = linksOf(c.result().facts);
-    }
-    const b = new BlockModelBuilder({ tokenizer: opts.tokenizer, hasher, blockSize: opts.blockSize, linkOf });
-    for await (const r of src.requestsAsync()) b.add(r);
-    res = b.result();
-  } else {
-    const linkOf = opts.linkOf ?? indexLinks(src.requests());
-    res = buildBlockRequests(src.requests(), { tokenizer: opts.tokenizer, hasher, blockSize: opts.blockSize, linkOf });
+  // Read twice (linking, then blocks), one request at a time: an async source (Postgres) a page at a time, so its
+  // bodies are never all in memory.
+  let linkOf = opts.linkOf;
+  if (!linkOf) {
+    const c = new FactsCollector();
+    for await (const r of iterateRequests(src)) c.add(r);
+    linkOf = linksOf(c.result().facts);
   }
+  const b = new BlockModelBuilder({ tokenizer: opts.tokenizer, hasher, blockSize: opts.blockSize, linkOf });
+  for await (const r of iterateRequests(src)) b.add(r);
+  const res = b.result();
   return { kind: src.kind, level: 'content', blockSize: res.blockSize, requests: res.requests, uniqueBlocks: res.uniqueBlocks };
 }
 
