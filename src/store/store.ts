@@ -88,7 +88,7 @@ export function withOrigin(row: RequestRowInput, origin: RowOrigin | undefined):
 }
 
 /** The row with its body moved into segments + skeleton (rows already compact, or without a body, as they are). */
-async function compactRow(segments: KyselySegmentStore, row: RequestRowInput): Promise<RequestRowInput> {
+async function compactRow<R extends Pick<RequestRowInput, 'body' | 'body_skeleton' | 'request_bytes'>>(segments: KyselySegmentStore, row: R): Promise<R> {
   if (row.body_skeleton || !row.body) return row;
   const w = await writeBody(segments, row.body);
   return { ...row, body: '', body_skeleton: w.skeleton, request_bytes: row.request_bytes ?? w.size };
@@ -133,11 +133,11 @@ async function compactRows(db: Kysely<DatabaseSchema>, ids: readonly string[]): 
   const rows = await db.selectFrom('requests').select(['id', 'body', 'body_skeleton', 'request_bytes']).where('id', 'in', [...ids]).execute();
   let n = 0;
   for (const r of rows) {
-    if (r.body_skeleton || !r.body) continue;
-    const w = await writeBody(segments, r.body);
+    const c = await compactRow(segments, r);
+    if (c === r) continue;
     await db
       .updateTable('requests')
-      .set({ body: '', body_skeleton: w.skeleton, request_bytes: r.request_bytes ?? w.size } as never)
+      .set({ body: c.body, body_skeleton: c.body_skeleton, request_bytes: c.request_bytes } as never)
       .where('id', '=', r.id)
       .execute();
     n++;
