@@ -60,6 +60,10 @@ export interface ReplayCommandDeps {
   serveCommand: string[];
   /** Server / warm-up events (the CLI logs them). */
   onEvent: (e: SeriesEvent) => void;
+  /** Client CPU time source (the CLI passes process.cpuUsage). */
+  cpuUsage: () => { user: number; system: number };
+  /** Runs `fn` when the process exits, until the returned function is called (the CLI: process 'exit'). */
+  atExit: (fn: () => void) => () => void;
 }
 
 /**
@@ -83,7 +87,7 @@ export async function runReplayCommand(s: ReplayCommandSettings, deps: ReplayCom
   const { progress } = deps;
   let current = '';
   // Managed servers never outlive this process, whatever the exit path.
-  process.once('exit', killAllServersSync);
+  const offExit = deps.atExit(killAllServersSync);
   try {
     const series = await runSeries({
       plan,
@@ -110,7 +114,7 @@ export async function runReplayCommand(s: ReplayCommandSettings, deps: ReplayCom
         fetch: undiciTransport(dispatcher),
         signal: deps.signal,
         countTokens: (t) => tokenizer.count(t),
-        cpuUsage: () => process.cpuUsage(),
+        cpuUsage: deps.cpuUsage,
         subagentModel: s.subagentModel,
         maxFailedFraction: s.maxFailedFraction,
         config: { source: resolveSourcePath(s.source, s.cwd), source_kind: plan.sourceKind, conversation: s.conversation, label: s.label, api: s.backend.name, request: s.request ?? null },
@@ -130,6 +134,6 @@ export async function runReplayCommand(s: ReplayCommandSettings, deps: ReplayCom
     progress.stop();
     await dispatcher.destroy().catch(() => {});
     killAllServersSync();
-    process.removeListener('exit', killAllServersSync);
+    offExit();
   }
 }

@@ -187,6 +187,11 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CliContex
         progress: createProgress(ctx),
         serveCommand: [process.execPath, TRACE_BIN],
         onEvent: (e) => logSeriesEvent(ctx, opts.engine, e),
+        cpuUsage: () => process.cpuUsage(),
+        atExit: (fn) => {
+          process.once('exit', fn);
+          return () => void process.removeListener('exit', fn);
+        },
       });
       printSeries(ctx, series, opts.json === true, plan.requests.length, plan.traceName);
     });
