@@ -5,7 +5,8 @@
  * stored, so the sweep — which needs the lock exclusively — cannot delete them under it. Without the lock the new
  * row's body would reference swept segments and be unreadable.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { sql } from 'kysely';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,7 +72,11 @@ describe.skipIf(!HAS_POSTGRES)('body segments: prune vs a concurrent compacting 
       const writer = await gatedWriter(store);
       let pruned = false;
       const prune = pruneRequests(store, { beforeMs: NOW - DAY }).then((r) => ((pruned = true), r));
-      await new Promise((r) => setTimeout(r, 300));
+      // The sweep is blocked on the segment lock (one advisory lock waiting, not granted) — not merely slow.
+      await vi.waitFor(async () => {
+        const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`.execute(store.db);
+        expect(r.rows[0]!.n).toBe(1);
+      }, { timeout: 20_000, interval: 20 });
       const prunedEarly = pruned;
       writer.release();
       expect(prunedEarly).toBe(false); // the old row is gone, but the sweep waited for the writer's lock
